@@ -1,0 +1,1 @@
+"""Caller preferences, timing policy and plain-language rules. May import `speech`, `dialects`."""

@@ -1,0 +1,1 @@
+"""Dialect packs (data files), their loader, and dialect detection. May import `speech`."""

@@ -1,0 +1,1 @@
+"""The application: FastAPI app, Twilio webhooks and media streams, call sessions, dialog, store, CLI."""

@@ -1,0 +1,50 @@
+"""The `ivr` command line. Each group of commands lives in `ivr/commands/<group>.py`."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+import typer
+
+app = typer.Typer(
+    help="Offline-first voice service for elderly callers.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+# (module, attribute, group name or None to merge top-level commands)
+_COMMAND_MODULES = [
+    ("ivr.commands.say", "register", None),  # ivr say
+    ("ivr.commands.transcribe", "register", None),  # ivr transcribe
+    ("ivr.commands.models", "app", "models"),  # ivr models list|install
+    ("ivr.commands.doctor", "register", None),  # ivr doctor
+    ("ivr.commands.demo", "register", None),  # ivr demo
+    ("ivr.commands.db", "app", "db"),  # ivr db upgrade|seed
+    ("ivr.commands.serve", "register", None),  # ivr serve
+    ("ivr.commands.call", "app", "call"),  # ivr call simulate
+]
+
+
+def _load() -> None:
+    for module_name, attr, group in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue  # a command group not written yet
+            raise
+        obj = getattr(module, attr)
+        if group is None:
+            obj(app)
+        else:
+            app.add_typer(obj, name=group)
+
+
+_load()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    app()

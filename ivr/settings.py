@@ -1,0 +1,74 @@
+"""The one settings object: environment variables with the `IVR_` prefix (and a `.env` file)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """All configuration. Each field reads `IVR_<NAME>` (e.g. `IVR_DATABASE_URL`)."""
+
+    model_config = SettingsConfigDict(env_prefix="IVR_", env_file=".env", extra="ignore")
+
+    # where we keep files
+    data_dir: Path = Field(default=Path("var"), description="models, caches, SQLite file")
+
+    # store
+    database_url: str = Field(
+        default="",
+        validation_alias=AliasChoices("IVR_DATABASE_URL", "DATABASE_URL"),
+        description="SQLAlchemy URL; empty means SQLite at <data_dir>/ivr.db",
+    )
+
+    # Twilio
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_api_base_url: str = Field(
+        default="", description="override Twilio's API host (tests point it at a local stand-in)"
+    )
+    public_base_url: str = Field(
+        default="", description="the https URL Twilio reaches; used for signatures and stream URLs"
+    )
+    agent_number: str = Field(default="", description="E.164 number or client:name to <Dial>")
+    allow_unsigned_webhooks: bool = Field(
+        default=False, description="DEVELOPMENT ONLY: accept webhooks without a valid signature"
+    )
+    stream_token_ttl_seconds: int = 300
+    max_media_message_bytes: int = 64 * 1024
+
+    # speech
+    language: str = "en"
+    tts_voice: str = "en-us"
+    tts_rate_wpm: int = 140
+    tts_cache_max_mb: int = 256
+    trailing_silence_s: float = 1.2
+    no_input_timeout_s: float = 8.0
+    max_utterance_s: float = 30.0
+
+    # server
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def tts_cache_dir(self) -> Path:
+        return self.data_dir / "tts-cache"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'ivr.db').resolve()}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests build their own `Settings(...)`)."""
+    return Settings()

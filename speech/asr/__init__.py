@@ -1,0 +1,1 @@
+"""Offline speech recognition: one engine interface, Vosk and PocketSphinx engines, model registry."""

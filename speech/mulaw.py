@@ -1,15 +1,14 @@
 """G.711 mu-law encoding and decoding (ITU-T G.711, bit-exact), vectorised with numpy.
 
-The decoder is a 256-entry table; the encoder follows the standard's segment/quantisation
-rules on 14-bit magnitudes (PCM16 >> 2), with the bias of 33 and bit inversion of the output.
+The decoder is a 256-entry table; the encoder is the ITU reference algorithm (14-bit magnitudes,
+bias 33, segment search, bit inversion), vectorised.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-_BIAS = 0x84  # 132: the bias added to 16-bit magnitudes (33 on 14-bit magnitudes, shifted by 2)
-_CLIP = 32635
+_BIAS = 0x84  # 132: the decoder bias on 16-bit magnitudes (33 on 14-bit ones)
 
 
 def _build_decode_table() -> np.ndarray:
@@ -28,20 +27,8 @@ def _build_decode_table() -> np.ndarray:
 _DECODE = _build_decode_table()
 
 
-def _build_exponent_table() -> np.ndarray:
-    # exponent for (biased magnitude >> 7), values 0..255
-    table = np.zeros(256, dtype=np.int32)
-    for i in range(256):
-        e = 0
-        v = i
-        while v > 1:
-            v >>= 1
-            e += 1
-        table[i] = e
-    return table
-
-
-_EXP = _build_exponent_table()
+_SEG_END = np.array([0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF], dtype=np.int32)
+_CLIP14 = 8159  # largest 14-bit magnitude before the bias
 
 
 def decode(data: bytes) -> bytes:
@@ -63,11 +50,11 @@ def encode(pcm: bytes) -> bytes:
 
 
 def encode_array(samples: np.ndarray) -> bytes:
-    """Encode an int16 array to mu-law bytes."""
-    x = samples.astype(np.int32)
-    sign = np.where(x < 0, 0x80, 0x00)
-    mag = np.minimum(np.abs(x), _CLIP) + _BIAS
-    exponent = _EXP[(mag >> 7) & 0xFF]
-    mantissa = (mag >> (exponent + 3)) & 0x0F
-    out = ~(sign | (exponent << 4) | mantissa) & 0xFF
-    return out.astype(np.uint8).tobytes()
+    """Encode an int16 array to mu-law bytes (the G.711 reference algorithm on 14-bit values)."""
+    x = samples.astype(np.int32) >> 2  # 14-bit, arithmetic shift as in the reference coder
+    negative = x < 0
+    mag = np.minimum(np.where(negative, -x, x), _CLIP14) + 33
+    seg = np.searchsorted(_SEG_END, mag, side="left")  # first segment whose end >= mag
+    uval = np.where(seg >= 8, 0x7F, (seg << 4) | ((mag >> (seg + 1)) & 0x0F))
+    mask = np.where(negative, 0x7F, 0xFF)
+    return ((uval ^ mask) & 0xFF).astype(np.uint8).tobytes()

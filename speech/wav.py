@@ -77,7 +77,11 @@ def _parse(data: bytes, source: str) -> Audio:
         elif cid == b"data":
             declared_data_len = size
             pcm_data = body
-            if size == 0xFFFFFFFF or size == 0:  # streamed writers leave the size unset
+            (riff_size,) = struct.unpack("<I", data[4:8])
+            riff_unset = riff_size in (0, 0xFFFFFFFF) or 8 + riff_size <= pos + 8
+            # streamed writers leave the sizes unset; a real empty data chunk may be followed
+            # by other chunks (LIST...), which must not be read as audio
+            if size == 0xFFFFFFFF or (size == 0 and riff_unset):
                 pcm_data = data[pos + 8 :]
                 declared_data_len = len(pcm_data)
             break

@@ -202,6 +202,22 @@ def test_wav_rejects_truncated_empty_and_not_riff(tmp_path) -> None:
         read_wav(good, max_bytes=100)
 
 
+def test_wav_empty_data_chunk_followed_by_metadata_is_not_audio() -> None:
+    data = _wav(1, 1, 8000, 16, b"")
+    riff = data[8:] + b"LIST" + struct.pack("<I", 4) + b"INFO"
+    with pytest.raises(AudioFormatError, match="no audio samples"):
+        read_wav(b"RIFF" + struct.pack("<I", len(riff)) + riff)
+
+
+def test_wav_streamed_sizes_unset_reads_to_end() -> None:
+    x = _tone(8000, 0.1)
+    for data_size, riff_size in ((0xFFFFFFFF, 0xFFFFFFFF), (0, 0), (0, 36)):
+        head = _wav(1, 1, 8000, 16, b"")[:-8]
+        wav = head[:4] + struct.pack("<I", riff_size) + head[8:]
+        wav += b"data" + struct.pack("<I", data_size) + x.tobytes()
+        assert np.array_equal(read_wav(wav).samples, x)
+
+
 def test_wav_wrong_rate() -> None:
     data = wav_bytes(Audio(_tone(16000, 0.25), 16000))
     with pytest.raises(AudioFormatError, match="16000 Hz, expected 8000 Hz"):

@@ -34,6 +34,7 @@ DEFAULT_TIMEOUT_S = 120.0
 ENGINE_ATTEMPTS = 4
 EDGE_THRESHOLD = 100  # |sample| at or below this is the engine's own silence
 END_SILENCE_S = 0.02  # a complete run ends with at least this much of it
+PIECE_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,11 @@ class SynthesisWorker:
         self._queue = queue.Queue()
         self._tmp = tempfile.TemporaryDirectory(prefix="ivr-tts-")
         self._lock = threading.Lock()
+        self._finished = threading.Event()
+        self._completed = False
         self.engine_runs = 0  # how many times the engine synthesized a piece
         self.jobs = 0
+        self.retries = 0  # runs repeated because the engine's output was empty or cut short
         self._thread = threading.Thread(target=self._loop, name="tts-engine", daemon=True)
         self._thread.start()
 
@@ -80,9 +84,40 @@ class SynthesisWorker:
             ) from exc
         espeak_driver.print = _quiet  # type: ignore[attr-defined]
         try:
-            return pyttsx3.init("espeak")
+            engine = pyttsx3.init("espeak")
         except Exception as exc:
             raise TTSError(f"could not start espeak-ng through pyttsx3: {exc}") from exc
+        engine.connect("finished-utterance", self._on_finished)
+        # one throw-away run: a fresh pyttsx3 engine starts "busy" and queues property changes,
+        # which its first loop can drop; after one run it applies them at once
+        self._run_once(engine, "ok", Path(self._tmp.name) / "warm-up.wav")
+        (Path(self._tmp.name) / "warm-up.wav").unlink(missing_ok=True)
+        return engine
+
+    def _on_finished(self, name: object = None, completed: bool = True, **_: object) -> None:
+        self._completed = bool(completed)
+        self._finished.set()
+
+    def _run_once(self, engine: Any, text: str, path: Path) -> bool:
+        """`save_to_file` + `runAndWait`, made deterministic. Returns whether the run finished
+        (rather than being cancelled).
+
+        pyttsx3's espeak driver returns from `runAndWait` on its own flags while espeak-ng
+        synthesizes on its own thread; if espeak-ng is still busy with the previous piece, the
+        driver's loop cancels the new one (empty file) or ends early. So: wait until espeak-ng
+        is idle first, then wait for the "finished-utterance" notification and for espeak-ng to
+        be idle again.
+        """
+        from pyttsx3.drivers import _espeak
+
+        _espeak.Synchronize()
+        self._finished.clear()
+        self._completed = False
+        engine.save_to_file(text, str(path))
+        engine.runAndWait()
+        finished = self._finished.wait(PIECE_TIMEOUT_S)
+        _espeak.Synchronize()
+        return finished and self._completed
 
     def _loop(self) -> None:
         engine = None
@@ -148,21 +183,28 @@ class SynthesisWorker:
     def _speak_piece(self, engine: Any, text: str, path: Path, voice_id: str) -> np.ndarray:
         """One `save_to_file` + `runAndWait`, checked and retried.
 
-        pyttsx3's espeak driver sometimes ends a run on a late "message terminated" event left
-        over from the previous run, writing an empty file (about one run in five when short
-        pieces follow each other, in any thread). Such a run, or one whose audio does not end in
-        the engine's end-of-sentence silence (cut short), is run again, up to `ENGINE_ATTEMPTS`.
+        Without the waits in `_run_once`, pyttsx3's espeak driver cancelled about one short piece
+        in five (empty file) and dropped property changes. As a second line of defence, a run
+        that was cancelled, wrote no audio, or whose audio does not end in the engine's
+        end-of-sentence silence (cut short) is run again, up to `ENGINE_ATTEMPTS` times.
         """
         problem = ""
         for _attempt in range(ENGINE_ATTEMPTS):
-            engine.save_to_file(text, str(path))
-            engine.runAndWait()
+            finished = self._run_once(engine, text, path)
             with self._lock:
                 self.engine_runs += 1
+            if not finished:
+                with self._lock:
+                    self.retries += 1
+                path.unlink(missing_ok=True)
+                problem = "the engine did not finish the piece"
+                continue
             try:
                 audio = read_wav(path)
             except AudioFormatError as exc:
                 problem = str(exc)
+                with self._lock:
+                    self.retries += 1
                 continue
             finally:
                 path.unlink(missing_ok=True)
@@ -172,6 +214,8 @@ class SynthesisWorker:
             if len(audio.samples) and np.abs(tail.astype(np.int32)).max() <= EDGE_THRESHOLD:
                 return audio.samples
             problem = "the audio was cut short (no end-of-sentence silence)"
+            with self._lock:
+                self.retries += 1
         raise TTSError(
             f"espeak-ng voice {voice_id!r} produced no usable audio for {text!r} after "
             f"{ENGINE_ATTEMPTS} attempts (does this voice read that script?): {problem}"

@@ -1,0 +1,509 @@
+"""The dialog engine: runs a validated flow, one caller input at a time. Pure logic, no audio.
+
+Keypad meanings follow ISO/IEC 13714 everywhere: 0 a person, * back (in a digit entry: clear
+what was typed, or back when nothing was typed), # ends an entry (elsewhere: more time),
+1 yes, 2 no. ISO/IEC 13714 assigns no key to "repeat"; this flow uses 9 (outside the 1-4
+menu range and away from the reserved keys), announced in no prompt but always active outside
+digit entries, where 9 is a digit and "repeat" is said instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import date
+from typing import Any
+
+from ivr.dialog.actions import (
+    Action,
+    Event,
+    Hangup,
+    Listen,
+    Say,
+    SetRate,
+    Transfer,
+    UserInput,
+)
+from ivr.dialog.backend import CustomerInfo, DialogBackend
+from ivr.dialog.builtins import STEPS
+from ivr.dialog.flow import REPEAT, RETURN, Flow, PromptRef, State, validate_flow
+from ivr.dialog.lexicon import Lexicon, PhraseMatcher, normalise
+from ivr.dialog.prompts import Prompts
+
+SAFETY_INTENTS = ("emergency", "help", "person")  # win over anything else heard with them
+FREE_FORM_ALERTS = ("emergency",)  # intents noticed inside an open answer
+MAX_CHAIN = 100  # states passed without input before the flow is declared looping
+MAX_DETOURS = 10
+SECRET_MASK = "***"
+
+
+class DialogEngine:
+    """One call's dialog: `start()`, then `handle(UserInput)` for each caller input.
+
+    Both return the actions to perform in order; the list always ends with one `Listen`,
+    `Transfer` or `Hangup`. After a `Transfer` or `Hangup`, `finished` is True and `handle`
+    returns an empty list.
+    """
+
+    def __init__(
+        self,
+        flow: Flow,
+        prompts: Prompts,
+        backend: DialogBackend,
+        caller_phone: str | None = None,
+        call_sid: str = "",
+        rate_wpm: int = 140,
+        *,
+        lexicon: Lexicon | None = None,
+        today: Callable[[], date] = date.today,
+    ) -> None:
+        if lexicon is None:
+            from ivr.flows import load_lexicon_for
+
+            lexicon = load_lexicon_for(prompts.language)
+        validate_flow(flow, prompts=prompts, lexicon=lexicon)
+        self.flow = flow
+        self.prompts = prompts
+        self.lexicon = lexicon
+        self.backend = backend
+        self.caller_phone = caller_phone
+        self.call_sid = call_sid
+        self.rate_wpm = rate_wpm
+        self.language = prompts.language
+        self.variables: dict[str, Any] = {}
+        self.customer: CustomerInfo | None = None
+        self.pending_customer: CustomerInfo | None = None
+        self.finished = False
+        self._today = today
+        self._state: str | None = None
+        self._where: str | None = None
+        self._out: list[Action] = []
+        self._chain_says: list[Say] = []
+        self._last_says: list[Say] = []
+        self._history: list[str] = []
+        self._detours: list[str] = []
+        self._failures = 0
+        self._buffer = ""
+        self._rate_changed = False
+        self._matchers: dict[str, tuple[PhraseMatcher, dict[str, str]]] = {}
+        self._global_phrases = {p: i for i in flow.global_intents for p in lexicon.phrases(i)}
+        self._alerts = PhraseMatcher(
+            {p: i for i in FREE_FORM_ALERTS if i in lexicon.intents for p in lexicon.phrases(i)}
+        )
+
+    # ----- public API -------------------------------------------------------------------
+
+    @property
+    def state(self) -> str | None:
+        """The state waiting for input (None before `start()`); after the end, the last one."""
+        return self._state
+
+    @property
+    def listen(self) -> Listen | None:
+        """What the current state expects (None when the dialog has finished)."""
+        if self.finished or self._state is None:
+            return None
+        return self._listen_for(self.flow.states[self._state])
+
+    def start(self) -> list[Action]:
+        """Begin the call: greeting and the first question."""
+        if self._where is not None:
+            raise RuntimeError("DialogEngine.start() called twice")
+        self._out = []
+        self._run(self.flow.start)
+        return self._finish_reply()
+
+    def handle(self, user_input: UserInput) -> list[Action]:
+        """React to one caller input; return the actions to perform."""
+        if self.finished:
+            return []
+        if self._state is None:
+            raise RuntimeError("DialogEngine.handle() called before start()")
+        self._out = []
+        kind = user_input.kind
+        if kind == "timeout_warning":
+            self._say_key(self.flow.states[self._state], "timeout_warning")
+            self._emit_listen(self.flow.defaults.after_warning_s, 0.0)
+        elif kind == "no_input":
+            self._no_input()
+        elif kind == "no_match":
+            self._input_event(user_input, None)
+            self._fail("no_match")
+        elif kind == "dtmf":
+            self._input_event(user_input, None)
+            for key in user_input.digits:
+                if self.finished:
+                    break
+                self._key(self.flow.states[self._state], key)
+        else:
+            self._speech(user_input)
+        return self._finish_reply()
+
+    def intent_for(self, text_or_phrase: str) -> str | None:
+        """The intent meant by what the caller said, in the current state's context.
+
+        Exact phrases win; otherwise a phrase found inside the words counts (safety intents
+        first, then the state's own intents, then global ones; ties give None).
+        """
+        if self._state is None or self.finished:
+            every = {p: i for i, ps in self.lexicon.intents.items() for p in ps}
+            return PhraseMatcher(every, priority=SAFETY_INTENTS).match(text_or_phrase)
+        return self._matcher(self.flow.states[self._state])[0].match(text_or_phrase)
+
+    # ----- ActionContext (used by the backend steps) -------------------------------------
+
+    def emit(self, action: Action) -> None:
+        """Add an action to the reply being built."""
+        self._out.append(action)
+
+    def identified(self, customer: CustomerInfo, method: str) -> None:
+        """The caller is `customer`: apply or remember their speech rate."""
+        self.customer = customer
+        self.pending_customer = None
+        self.variables["name"] = customer.name
+        self._history.clear()
+        self.emit(Event("customer_identified", {"customer_id": customer.id, "method": method}))
+        if self._rate_changed:
+            self.backend.set_preferred_rate(customer.id, self.rate_wpm)
+        elif customer.preferred_rate_wpm and customer.preferred_rate_wpm != self.rate_wpm:
+            self.rate_wpm = customer.preferred_rate_wpm
+            self.emit(SetRate(self.rate_wpm))
+            self.emit(Event("rate_changed", {"rate_wpm": self.rate_wpm, "source": "profile"}))
+
+    def prompt_text(self, key: str) -> str:
+        """A prompt's text filled with the known variables."""
+        return self.prompts.render(key, self.variables)
+
+    def currency_words(self, code: str) -> dict[str, str] | None:
+        """Words for a currency in the call's language, if the prompts file has them."""
+        return self.prompts.currencies.get(code)
+
+    def today(self) -> date:
+        """Today's date (for "on Friday the fourteenth of March")."""
+        return self._today()
+
+    # ----- running states ---------------------------------------------------------------
+
+    def _run(self, target: str) -> None:
+        """Enter `target` and pass through states until one waits for input or the call ends."""
+        self._chain_says = []
+        for _ in range(MAX_CHAIN):
+            if target == RETURN:
+                target = self._detours.pop() if self._detours else self.flow.start
+            s = self.flow.states[target]
+            self.emit(Event("state", {"from": self._where, "to": target}))
+            self._where = target
+            if s.type == "message":
+                self._say_state(s)
+                target = s.next or ""
+            elif s.type == "action":
+                step, _ = STEPS[s.run or ""]
+                outcome = step(self, dict(s.args))
+                target = s.outcomes[outcome]
+            elif s.type == "transfer":
+                self._say_state(s)
+                cid = self.customer.id if self.customer else None
+                where = self._state or target
+                self.emit(Event("transfer", {"reason": s.reason, "priority": s.priority}))
+                self.emit(Transfer(s.reason, s.priority, customer_id=cid, state=where))
+                self.finished = True
+                return
+            elif s.type == "hangup":
+                self._say_state(s)
+                reason = s.reason or "goodbye"
+                self.emit(Event("hangup", {"reason": reason}))
+                self.emit(Hangup(reason))
+                self.finished = True
+                return
+            else:
+                self._say_state(s)
+                self._state = target
+                self._failures = 0
+                self._buffer = ""
+                if not self._history or self._history[-1] != target:
+                    self._history = (self._history + [target])[-20:]
+                self._last_says = list(self._chain_says)
+                self._emit_listen()
+                return
+        raise RuntimeError(f"{self.flow.source}: more than {MAX_CHAIN} states without input")
+
+    def _detour(self, target: str) -> None:
+        """Go to a global state (person, goodbye, offer of help), remembering where we were."""
+        if self._state is not None:
+            self._detours = (self._detours + [self._state])[-MAX_DETOURS:]
+        self._run(target)
+
+    def _say_state(self, s: State) -> None:
+        for ref in s.say:
+            if ref.when and not self.variables.get(ref.when):
+                continue
+            self._say_ref(ref)
+
+    def _say_ref(self, ref: PromptRef) -> None:
+        rate = slow_rate(self.rate_wpm) if ref.slow else None
+        say = Say(ref.key, self.prompt_text(ref.key), ref.interruptible, rate)
+        self.emit(say)
+        self._chain_says.append(say)
+
+    def _say_key(self, s: State, key: str) -> None:
+        """An extra prompt (acknowledgement, reprompt): not what "repeat" replays."""
+        self.emit(Say(key, self.prompt_text(key)))
+
+    def _emit_listen(self, timeout_s: float | None = None, warn_s: float | None = None) -> None:
+        listen = self._listen_for(self.flow.states[self._state or ""])
+        if timeout_s is not None:
+            listen = replace(listen, timeout_s=timeout_s, warn_before_timeout_s=warn_s or 0.0)
+        self.emit(listen)
+
+    def _listen_for(self, s: State) -> Listen:
+        d = self.flow.defaults
+        _, phrase_intents = self._matcher(s)
+        timeout = s.timeout_s or (d.free_form_timeout_s if s.type == "free_form" else d.timeout_s)
+        return Listen(
+            state=s.name,
+            phrases=sorted(phrase_intents),
+            phrase_intents=dict(phrase_intents),
+            free_form=s.type == "free_form",
+            digits=s.type == "digits",
+            max_digits=s.max_digits if s.type == "digits" else 0,
+            timeout_s=timeout,
+            warn_before_timeout_s=min(d.warn_before_timeout_s, timeout / 2),
+            secret=s.secret,
+        )
+
+    def _finish_reply(self) -> list[Action]:
+        """Keep only the last Listen (type-ahead keys may pass through several states)."""
+        out = self._out
+        last = len(out) - 1
+        kept = [a for n, a in enumerate(out) if not isinstance(a, Listen) or n == last]
+        self._out = []
+        return kept
+
+    # ----- phrases and intents ----------------------------------------------------------
+
+    def _matcher(self, s: State) -> tuple[PhraseMatcher, dict[str, str]]:
+        cached = self._matchers.get(s.name)
+        if cached:
+            return cached
+        phrases: dict[str, str] = dict(self._global_phrases)
+        own = s.intents()
+        for intent in own:
+            phrases.update({p: intent for p in self.lexicon.phrases(intent)})
+        if s.type == "digits":
+            for word in [*self.lexicon.digit_words, *self.lexicon.multipliers]:
+                phrases[word] = "digits"
+            own = ("digits",)
+        elif s.type in ("menu", "confirm"):
+            canonical: dict[str, str] = {}
+            for word, digit in self.lexicon.digit_words.items():
+                canonical.setdefault(digit, word)
+            keyed = {**self.flow.global_keys, **s.key_targets()}
+            for key, intent in keyed.items():
+                if key in canonical:
+                    phrases[canonical[key]] = intent
+        if s.type == "free_form":
+            phrases = dict(self._global_phrases)
+        matcher = PhraseMatcher(phrases, priority=SAFETY_INTENTS, preferred=own)
+        self._matchers[s.name] = (matcher, phrases)
+        return matcher, phrases
+
+    def _input_event(self, inp: UserInput, intent: str | None) -> None:
+        s = self.flow.states[self._state or ""]
+        data: dict[str, Any] = {"state": s.name, "kind": inp.kind, "intent": intent}
+        if inp.kind == "speech":
+            data["text"] = SECRET_MASK if s.secret else inp.text
+            data["confidence"] = inp.confidence
+        if inp.kind == "dtmf":
+            data["digits"] = SECRET_MASK if s.secret else inp.digits
+        self.emit(Event("input", data))
+
+    # ----- inputs -----------------------------------------------------------------------
+
+    def _speech(self, inp: UserInput) -> None:
+        s = self.flow.states[self._state or ""]
+        heard = inp.phrase or inp.text
+        if s.type == "free_form":
+            self._free_form(s, inp)
+            return
+        matcher, _ = self._matcher(s)
+        intent = inp.intent or matcher.match(heard)
+        self._input_event(inp, intent)
+        if s.type == "digits":
+            if intent and intent != "digits" and intent in self.flow.global_intents:
+                self._global(intent)
+                return
+            spoken = self.lexicon.words_to_digits(heard)
+            if spoken:
+                self._add_digits(s, spoken)
+            else:
+                self._fail("no_match")
+            return
+        if intent in s.intents():
+            self._choose(s, intent)
+        elif intent in self.flow.global_intents:
+            self._global(intent)
+        else:
+            self._fail("no_match")
+
+    def _free_form(self, s: State, inp: UserInput) -> None:
+        text = " ".join(inp.text.split())
+        norm = normalise(text)
+        command = inp.intent if inp.intent in self.flow.global_intents else None
+        command = command or self._global_phrases.get(norm)
+        self._input_event(inp, command)
+        if command:
+            self._global(command)
+            return
+        if not norm:
+            self._fail("no_match")
+            return
+        self.emit(Event("free_form", {"state": s.name, "text": text}))
+        alert = self._alerts.match(norm)
+        if alert and alert in self.flow.global_intents:
+            self._global(alert)
+            return
+        self.variables[s.store or "description"] = text
+        self._run(s.next or "")
+
+    def _choose(self, s: State, intent: str) -> None:
+        if s.type == "confirm":
+            self._run((s.yes if intent == "yes" else s.no) or "")
+            return
+        for choice in s.choices:
+            if intent in choice.intents:
+                self._run(choice.next)
+                return
+        raise AssertionError(f"intent {intent!r} not in state {s.name!r}")
+
+    def _key(self, s: State, key: str) -> None:
+        if s.type == "digits":
+            self._digit_key(s, key)
+            return
+        targets = s.key_targets()
+        if key in targets:
+            if s.type == "free_form":
+                self._run(targets[key])
+            else:
+                self._choose(s, targets[key])
+        elif key in self.flow.global_keys:
+            self._global(self.flow.global_keys[key])
+        else:
+            self._fail("no_match")
+
+    def _digit_key(self, s: State, key: str) -> None:
+        if key == "#":
+            if self._buffer:
+                self._submit(s)
+            else:
+                self._global("more_time")
+        elif key == "*":
+            if self._buffer:
+                self._buffer = ""
+                self._say_key(s, "digits_cleared")
+                self._emit_listen()
+            else:
+                self._global("back")
+        elif key == "0" and not self._buffer and s.zero_for_person:
+            self._global("person")
+        else:
+            self._buffer += key
+            if len(self._buffer) >= s.max_digits:
+                self._submit(s)
+            else:
+                self._emit_listen()
+
+    def _add_digits(self, s: State, digits: str) -> None:
+        self._buffer += digits
+        if len(self._buffer) >= s.min_digits:
+            self._submit(s)
+        else:
+            self._say_key(s, "digits_continue")
+            self._emit_listen()
+
+    def _submit(self, s: State) -> None:
+        value, self._buffer = self._buffer, ""
+        if not s.min_digits <= len(value) <= s.max_digits:
+            self._fail("no_match")
+            return
+        self.variables[s.store or s.name] = value
+        self._run(s.next or "")
+
+    def _no_input(self) -> None:
+        s = self.flow.states[self._state or ""]
+        if s.type == "digits" and len(self._buffer) >= s.min_digits:
+            self._submit(s)  # typed the number but never pressed hash
+            return
+        self._fail("no_input")
+
+    def _fail(self, kind: str) -> None:
+        s = self.flow.states[self._state or ""]
+        self._failures += 1
+        self._buffer = ""
+        self.emit(Event("failure", {"state": s.name, "kind": kind, "count": self._failures}))
+        if self._failures >= self.flow.defaults.max_failures:
+            self._detour(s.on_failures or self.flow.failures_state)
+            return
+        self._say_key(s, s.reprompt or "")
+        self._emit_listen()
+
+    # ----- the global intents -----------------------------------------------------------
+
+    def _global(self, intent: str) -> None:
+        target = self.flow.global_intents[intent]
+        if target == "@repeat":
+            self._repeat()
+        elif target == "@slower":
+            self._slower()
+        elif target == "@more_time":
+            self._say_key(self.flow.states[self._state or ""], "more_time_ack")
+            d = self.flow.defaults
+            self._emit_listen(d.more_time_s, d.warn_before_timeout_s)
+        elif target == "@back":
+            self._back()
+        else:
+            self._detour(target)
+
+    def _repeat(self) -> None:
+        for say in self._last_says:
+            self.emit(say)
+        self._emit_listen()
+
+    def _slower(self) -> None:
+        d = self.flow.defaults
+        s = self.flow.states[self._state or ""]
+        new = max(self.rate_wpm - d.rate_step_wpm, d.min_rate_wpm)
+        if new >= self.rate_wpm:
+            self._say_key(s, "slowest_ack")
+        else:
+            self.rate_wpm = new
+            self._rate_changed = True
+            self.emit(SetRate(new))
+            self.emit(Event("rate_changed", {"rate_wpm": new, "source": "caller"}))
+            if self.customer is not None:
+                self.backend.set_preferred_rate(self.customer.id, new)
+            self._say_key(s, "slower_ack")
+        self._last_says = [
+            replace(x, rate_wpm=slow_rate(self.rate_wpm)) if x.rate_wpm else x
+            for x in self._last_says
+        ]
+        self._repeat()
+
+    def _back(self) -> None:
+        s = self.flow.states[self._state or ""]
+        if s.back == REPEAT:
+            self._repeat()
+            return
+        if s.back:
+            self._run(s.back)
+            return
+        if self._history and self._history[-1] == s.name:
+            self._history.pop()
+        if not self._history:
+            self._repeat()
+            return
+        self._run(self._history.pop())
+
+
+def slow_rate(rate_wpm: int) -> int:
+    """The rate of a prompt marked `slow` (reference numbers): a fifth slower, at least 90."""
+    return max(round(rate_wpm * 0.8), 90)

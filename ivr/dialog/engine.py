@@ -31,9 +31,7 @@ from ivr.dialog.lexicon import Lexicon, PhraseMatcher, normalise
 from ivr.dialog.prompts import Prompts
 
 SAFETY_INTENTS = ("emergency", "help", "person")  # win over anything else heard with them
-FREE_FORM_ALERTS = ("emergency",)  # intents noticed inside an open answer
 MAX_CHAIN = 100  # states passed without input before the flow is declared looping
-MAX_DETOURS = 10
 SECRET_MASK = "***"
 
 
@@ -81,14 +79,14 @@ class DialogEngine:
         self._chain_says: list[Say] = []
         self._last_says: list[Say] = []
         self._history: list[str] = []
-        self._detours: list[str] = []
         self._failures = 0
         self._buffer = ""
         self._rate_changed = False
         self._matchers: dict[str, tuple[PhraseMatcher, dict[str, str]]] = {}
         self._global_phrases = {p: i for i in flow.global_intents for p in lexicon.phrases(i)}
         self._alerts = PhraseMatcher(
-            {p: i for i in FREE_FORM_ALERTS if i in lexicon.intents for p in lexicon.phrases(i)}
+            {p: i for i, ps in lexicon.in_open_answers.items() for p in ps},
+            priority=SAFETY_INTENTS,
         )
 
     # ----- public API -------------------------------------------------------------------
@@ -189,7 +187,7 @@ class DialogEngine:
         self._chain_says = []
         for _ in range(MAX_CHAIN):
             if target == RETURN:
-                target = self._detours.pop() if self._detours else self.flow.start
+                target = self._previous_state()
             s = self.flow.states[target]
             self.emit(Event("state", {"from": self._where, "to": target}))
             self._where = target
@@ -227,11 +225,11 @@ class DialogEngine:
                 return
         raise RuntimeError(f"{self.flow.source}: more than {MAX_CHAIN} states without input")
 
-    def _detour(self, target: str) -> None:
-        """Go to a global state (person, goodbye, offer of help), remembering where we were."""
-        if self._state is not None:
-            self._detours = (self._detours + [self._state])[-MAX_DETOURS:]
-        self._run(target)
+    def _previous_state(self) -> str:
+        """Where `@return` and "back" lead: the question asked before the current one."""
+        if self._history and self._history[-1] == self._state:
+            self._history.pop()
+        return self._history[-1] if self._history else self.flow.start
 
     def _say_state(self, s: State) -> None:
         for ref in s.say:
@@ -441,7 +439,7 @@ class DialogEngine:
         self._buffer = ""
         self.emit(Event("failure", {"state": s.name, "kind": kind, "count": self._failures}))
         if self._failures >= self.flow.defaults.max_failures:
-            self._detour(s.on_failures or self.flow.failures_state)
+            self._run(s.on_failures or self.flow.failures_state)
             return
         self._say_key(s, s.reprompt or "")
         self._emit_listen()
@@ -461,7 +459,7 @@ class DialogEngine:
         elif target == "@back":
             self._back()
         else:
-            self._detour(target)
+            self._run(target)
 
     def _repeat(self) -> None:
         for say in self._last_says:
@@ -496,12 +494,10 @@ class DialogEngine:
         if s.back:
             self._run(s.back)
             return
-        if self._history and self._history[-1] == s.name:
-            self._history.pop()
-        if not self._history:
+        if len(self._history) < 2:
             self._repeat()
             return
-        self._run(self._history.pop())
+        self._run(self._previous_state())
 
 
 def slow_rate(rate_wpm: int) -> int:

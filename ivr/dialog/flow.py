@@ -20,7 +20,8 @@ A flow file holds `name`, `start`, `defaults`, `global_intents` (intent -> state
 
 Prompts in `say` are keys, or mappings `{key, interruptible: false, when: variable, slow: true}`.
 Input states may set `timeout_s`, `back` (state or `@repeat`) and `on_failures` (state).
-Targets may be `@return`: back to the state the caller left for a global detour.
+Targets may be `@return`: back to the question asked before this one (after "goodbye?" or
+"a person?" is declined).
 """
 
 from __future__ import annotations

@@ -37,6 +37,8 @@ class Lexicon:
     intents: dict[str, tuple[str, ...]]
     digit_words: dict[str, str]  # normalised word -> "0".."9"
     multipliers: dict[str, int] = field(default_factory=dict)  # "double" -> 2
+    # intent -> phrases noticed even inside an open answer ("tell me what happened")
+    in_open_answers: dict[str, tuple[str, ...]] = field(default_factory=dict)
     source: str = ""
 
     def phrases(self, intent: str) -> tuple[str, ...]:
@@ -103,11 +105,21 @@ def load_lexicon(path: str | Path) -> Lexicon:
     if missing:
         raise LexiconError(f"{path}: no digit word for {sorted(missing)}")
     multipliers = {normalise(str(k)): int(v) for k, v in (data.get("multipliers") or {}).items()}
+    in_open: dict[str, tuple[str, ...]] = {}
+    for intent, phrases in (data.get("in_open_answers") or {}).items():
+        normed = tuple(normalise(str(p)) for p in phrases or [])
+        strays = [p for p in normed if owner.get(p) != intent]
+        if strays:
+            raise LexiconError(
+                f"{path}: in_open_answers: {strays} are not phrases of intent {intent!r}"
+            )
+        in_open[str(intent)] = normed
     return Lexicon(
         language=str(data.get("language", path.stem)),
         intents=intents,
         digit_words=digit_words,
         multipliers=multipliers,
+        in_open_answers=in_open,
         source=str(path),
     )
 

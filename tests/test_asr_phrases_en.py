@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from corpus import prompt
+
 from speech.asr.metrics import accuracy
 from speech.asr.pocketsphinx_engine import PocketSphinxEngine
 from speech.asr.registry import get_engine, recognize

@@ -1,1 +1,1 @@
-"""Offline speech recognition: one engine interface, Vosk and PocketSphinx engines, model registry."""
+"""Offline speech recognition: one engine interface, Vosk and PocketSphinx engines, models."""

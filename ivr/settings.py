@@ -38,6 +38,11 @@ class Settings(BaseSettings):
         default=False, description="DEVELOPMENT ONLY: accept webhooks without a valid signature"
     )
     stream_token_ttl_seconds: int = 300
+    stream_token_secret: str = Field(
+        default="",
+        description="HMAC key for per-call media stream tokens; empty means a random key per "
+        "process (fine for one instance; set it when several instances share calls)",
+    )
     max_media_message_bytes: int = 64 * 1024
 
     # speech

@@ -1,0 +1,1 @@
+"""Twilio front end: webhooks' signatures, TwiML, stream tokens, the Media Streams protocol."""

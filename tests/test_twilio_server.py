@@ -584,20 +584,21 @@ def test_on_stop_runs_exactly_once_when_the_socket_drops(env: Env) -> None:
 def test_simulated_call_round_trip_with_marks_clear_and_handoff(env: Env) -> None:
     caller_speech = prompt_mulaw("auth-thankyou")
 
-    async def scenario() -> tuple[TwilioCallSimulator, Any, Any, Any, Any, str | None]:
+    async def scenario() -> tuple[TwilioCallSimulator, Any, Any, Any, Any, str | None, Any]:
         async with TwilioCallSimulator(env.base, AUTH_TOKEN, speed=10, from_="+15550123") as call:
             greeting = await call.wait_for_mark("greeting")
             said = await call.say_mulaw(caller_speech)
             await call.press("1")
             odd = await call.wait_for_mark("odd")
+            reply_wall = call.first_audio_after(said.end_wall)
             await call.press("2")
             long = await call.wait_for_mark("long")
             await call.pause(0.1)
             await call.press("3")
             twiml = await call.wait_closed()
-        return call, greeting, said, odd, long, twiml
+        return call, greeting, said, odd, long, twiml, reply_wall
 
-    call, greeting, said, odd, long, twiml = asyncio.run(scenario())
+    call, greeting, said, odd, long, twiml, reply_wall = asyncio.run(scenario())
     log = env.recorder.call(call.call_sid)
     assert log.start.custom_parameters["from"] == "+15550123"
     # the greeting mark came back only after its audio had played on the stream clock
@@ -613,6 +614,7 @@ def test_simulated_call_round_trip_with_marks_clear_and_handoff(env: Env) -> Non
     # the server received the caller's speech exactly, in order, amid silence frames
     assert caller_speech in bytes(log.audio)
     assert said.end_t > said.start_t
+    assert reply_wall is not None and reply_wall > said.end_wall  # the reply to key 1
     assert log.digits == ["1", "2", "3"]
     # outbound frames: 160 bytes except the last of a prompt; all for this stream
     assert all(f.stream_sid == call.stream_sid for f in call.outbound)

@@ -643,7 +643,7 @@ class TwilioCallSimulator:
         return await self._wait(check, timeout, f"mark {name or ''}".strip())
 
     async def wait_for_audio(self, timeout: float = 60.0) -> float:
-        """Wait until the server's audio starts playing (after now); return its stream time."""
+        """Wait for the next tick in which server audio plays; return its stream time."""
         since = len(self._heard)
         return await self._wait(
             lambda: self._heard[since][0] * TICK_S if len(self._heard) > since else None,
@@ -730,6 +730,16 @@ class TwilioCallSimulator:
         from speech.wav import Audio, wav_bytes
 
         return wav_bytes(Audio.from_pcm(self.heard_pcm(), SAMPLE_RATE))
+
+    def first_audio_after(self, wall: float) -> float | None:
+        """Wall time (`time.monotonic()`) of the first server audio frame received after `wall`.
+
+        With `SaidAudio.end_wall` this gives the end-of-speech to first-reply latency.
+        """
+        for frame in self.outbound:
+            if frame.wall > wall and frame.payload_bytes:
+                return frame.wall
+        return None
 
     @property
     def played(self) -> list[tuple[float, bytes]]:

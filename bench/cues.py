@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from speech import mulaw  # noqa: E402
 from speech.cues import CallerBaseline, CueConfig, fuse, prosodic_cues  # noqa: E402
-from speech.prosody import ProsodyResult, extract_prosody  # noqa: E402
+from speech.prosody import ProsodyResult, extract_prosody, warm_up  # noqa: E402
 from speech.wav import read_wav  # noqa: E402
 
 RAVDESS = Path("/work/shared/data/ravdess")
@@ -96,6 +96,7 @@ def load_ravdess(folder: Path, progress: Progress) -> dict[str, Item]:
     for r in rows:
         a = read_wav(folder / r["file"])
         x = phone(a.samples, a.sample_rate)
+        phone_cache[r["file"]] = x
         res, cpu = measure(x)
         label = {"neutral": "neutral", "calm": "base"}.get(r["emotion"], "distress")
         items[r["file"]] = Item(r["actor"], label, r["file"], res, len(x) / 8000, cpu)
@@ -285,6 +286,31 @@ def report(console: Console, name: str, items: dict[str, Item], n_folds: int) ->
     return out
 
 
+def f0_cost(items: dict[str, Item], n: int = 12) -> tuple[float, float]:
+    """CPU s per audio s of librosa.yin (used) and librosa.pyin (the slower probabilistic
+    alternative) with the same range and frames, on the first `n` recordings."""
+    import librosa
+
+    from speech.prosody import ProsodyConfig
+
+    cfg = ProsodyConfig()
+    kw = {"fmin": cfg.fmin, "fmax": cfg.fmax, "sr": 8000, "frame_length": cfg.frame_length}
+    kw["hop_length"] = cfg.hop_length
+    keys = sorted(items)[:n]
+    audio = [phone_cache[k] for k in keys if k in phone_cache]
+    total = sum(len(x) for x in audio) / 8000
+    out = []
+    for fn in (librosa.yin, librosa.pyin):
+        t0 = time.process_time()
+        for x in audio:
+            fn(x.astype(np.float32) / 32768.0, **kw)
+        out.append((time.process_time() - t0) / max(total, 1e-9))
+    return out[0], out[1]
+
+
+phone_cache: dict[str, np.ndarray] = {}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -295,13 +321,18 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.ravdess / "labels.csv").is_file():
         console.print(f"[red]RAVDESS folder missing:[/red] {args.ravdess}/labels.csv")
         return 2
-    extract_prosody(np.zeros(4000, np.int16), 8000)  # warm up numba/librosa caches
+    warm_up()  # librosa import and numba compilation, not counted as cost
     with Progress(console=console, transient=True) as progress:
         synth = None if args.no_synthetic else load_synthetic(progress)
         rav = load_ravdess(args.ravdess, progress)
     if synth is not None:
         report(console, "synthetic (espeak-ng)", synth, len(VOICES))
     report(console, "ravdess (real acted speech)", rav, 6)
+    yin, pyin = f0_cost(rav)
+    console.print(
+        f"F0 estimator cost at 8 kHz: librosa.yin {yin:.4f}, librosa.pyin {pyin:.4f} "
+        "CPU s per audio s (yin is used)"
+    )
     return 0
 
 

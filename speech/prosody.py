@@ -364,3 +364,13 @@ def extract_prosody(
         pauses=pause_spans,
     )
     return ProsodyResult(feats, tracks)
+
+
+def warm_up(config: ProsodyConfig | None = None) -> None:
+    """Import librosa and compile its kernels now (about 1.5 s once per process), so the first
+    caller utterance is not delayed; call at application start-up."""
+    cfg = config or ProsodyConfig()
+    rng = np.random.default_rng(0)
+    t = np.arange(cfg.sample_rate) / cfg.sample_rate
+    tone = 0.1 * np.sin(2 * np.pi * 150.0 * t) + 0.01 * rng.standard_normal(len(t))
+    extract_prosody(tone.astype(np.float32), cfg.sample_rate, config=cfg)

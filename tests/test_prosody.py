@@ -106,3 +106,16 @@ def test_silence_measures_without_crashing() -> None:
     assert f.voiced_s == 0.0
     assert math.isnan(f.f0_mean_hz)
     assert f.to_dict()["f0_mean_hz"] is None
+
+
+@pytest.mark.parametrize("hz", [70.0, 150.0, 320.0])
+def test_pitch_of_a_harmonic_tone(hz: float) -> None:
+    from speech.prosody import warm_up
+
+    warm_up()
+    t = np.arange(16000) / 8000.0
+    x = sum(0.2 / k * np.sin(2 * np.pi * hz * k * t) for k in range(1, 6) if hz * k < 3800)
+    f = extract_prosody(x.astype(np.float32), 8000).features
+    assert abs(f.f0_mean_hz - hz) / hz < 0.03, f.f0_mean_hz
+    assert f.voiced_fraction > 0.9
+    assert f.f0_sd_st < 0.2

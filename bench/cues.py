@@ -70,6 +70,7 @@ class Item:
     audio_s: float
     cpu_s: float
     baseline_keys: list[str] = field(default_factory=list)
+    tag: str = ""  # finer label (RAVDESS emotion)
 
 
 def phone(samples: np.ndarray, rate: int) -> np.ndarray:
@@ -99,7 +100,9 @@ def load_ravdess(folder: Path, progress: Progress) -> dict[str, Item]:
         phone_cache[r["file"]] = x
         res, cpu = measure(x)
         label = {"neutral": "neutral", "calm": "base"}.get(r["emotion"], "distress")
-        items[r["file"]] = Item(r["actor"], label, r["file"], res, len(x) / 8000, cpu)
+        items[r["file"]] = Item(
+            r["actor"], label, r["file"], res, len(x) / 8000, cpu, tag=r["emotion"]
+        )
         progress.advance(task)
     by_actor: dict[str, list[Item]] = {}
     for it in items.values():
@@ -202,6 +205,7 @@ class CvResult:
     hit_rate: float
     thresholds: list[float]
     high_thresholds: list[float]
+    hit_by_tag: dict[str, float] = field(default_factory=dict)
 
 
 def cross_validate(items: dict[str, Item], score: dict[str, float], folds: list[list[str]]):
@@ -209,6 +213,7 @@ def cross_validate(items: dict[str, Item], score: dict[str, float], folds: list[
     hits = fa = npos = nneg = 0
     thresholds: list[float] = []
     highs: list[float] = []
+    tag_hits: dict[str, list[bool]] = {}
     for held in folds:
         train = [k for k in score if items[k].group not in held]
         test = [k for k in score if items[k].group in held]
@@ -222,11 +227,13 @@ def cross_validate(items: dict[str, Item], score: dict[str, float], folds: list[
             if items[k].label == "distress":
                 npos += 1
                 hits += flag
+                tag_hits.setdefault(items[k].tag, []).append(bool(flag))
             else:
                 nneg += 1
                 fa += flag
     hit_rate, fa_rate = hits / max(1, npos), fa / max(1, nneg)
-    return CvResult(0.5 * (hit_rate + 1 - fa_rate), fa_rate, hit_rate, thresholds, highs)
+    by_tag = {t: float(np.mean(v)) for t, v in sorted(tag_hits.items()) if t}
+    return CvResult(0.5 * (hit_rate + 1 - fa_rate), fa_rate, hit_rate, thresholds, highs, by_tag)
 
 
 def folds_of(groups: list[str], n_folds: int) -> list[list[str]]:
@@ -244,6 +251,7 @@ def report(console: Console, name: str, items: dict[str, Item], n_folds: int) ->
     for col in (*cols, "high (FA<=2.5%)"):
         table.add_column(col)
     out: dict = {}
+    notes: list[str] = []
     for with_b in (True, False):
         for method, sc in (
             ("distress score", scores(items, with_b, cfg)),
@@ -252,6 +260,9 @@ def report(console: Console, name: str, items: dict[str, Item], n_folds: int) ->
             r = cross_validate(items, sc, folds)
             tag = "per-speaker" if with_b else "cold"
             out[(method, tag)] = r
+            if r.hit_by_tag:
+                per = ", ".join(f"{t} {100 * v:.0f}%" for t, v in r.hit_by_tag.items())
+                notes.append(f"{method}, {tag}: hit rate by emotion: {per}")
             table.add_row(
                 method,
                 tag,
@@ -277,6 +288,8 @@ def report(console: Console, name: str, items: dict[str, Item], n_folds: int) ->
             "",
         )
     console.print(table)
+    for n in notes:
+        console.print(n)
     audio = sum(i.audio_s for i in items.values())
     cpu = sum(i.cpu_s for i in items.values())
     console.print(

@@ -15,8 +15,9 @@ How each feature is measured (10 ms hop, all on the 8 kHz signal):
 - Loudness: mean, spread and p90 of the frame RMS level (dBFS) over active frames.
 - Speaking rate: syllable-like nuclei (peaks of the smoothed 300-2500 Hz band energy that stand
   out by `nucleus_prominence_db` and lie in voiced frames) per second of voiced time.
-- Pauses: inactive runs of at least `min_pause_s` between the first and last active frame, or
-  the durations given by the endpointer (`UtteranceEnded.pauses`).
+- Pauses: inactive runs of at least `min_pause_s` between the first and last stretch of
+  speech (active frames including voiced ones; breaths and clicks around the words do not
+  count), or the durations given by the endpointer (`UtteranceEnded.pauses`).
 - Instability: frame jitter (mean |change of period| between consecutive voiced frames relative
   to the period), frame shimmer (mean |change of level| in dB), tremor (standard deviation of
   the 3-12 Hz band of the pitch contour in semitones and of the level contour in dB, estimated
@@ -274,11 +275,12 @@ def extract_prosody(
     voiced_s = float(voiced.sum()) / frame_rate
     speaking_rate = len(peaks) / voiced_s if voiced_s >= 0.1 else float("nan")
 
-    # Pauses between the first and last active frame.
-    act_idx = np.flatnonzero(active)
+    # Pauses: inactive runs between the first and last *speech* run (an active run with voiced
+    # frames), so a breath or click before or after the words does not make a pause.
+    speech_runs = [(s, e) for s, e in _runs(active) if voiced[s:e].any()]
     pause_spans: list[tuple[float, float]] = []
-    if act_idx.size:
-        first, last = int(act_idx[0]), int(act_idx[-1])
+    if speech_runs:
+        first, last = speech_runs[0][0], speech_runs[-1][1] - 1
         inner = ~active[first : last + 1]
         for s, e in _runs(inner):
             if (e - s) / frame_rate >= cfg.min_pause_s:

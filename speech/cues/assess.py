@@ -162,7 +162,7 @@ def prosodic_cues(
     cold = base.empty
     feats = result.features.to_dict()
     tr = result.tracks
-    act = np.flatnonzero(tr.active)
+    act = np.flatnonzero(tr.voiced) if tr.voiced.any() else np.flatnonzero(tr.active)
     if act.size:
         span = (float(tr.times[act[0]]), float(tr.times[act[-1]]))
     else:

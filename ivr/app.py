@@ -1,0 +1,96 @@
+"""The FastAPI application: wiring settings, store, speech engines, dialog and Twilio routes.
+
+`create_app(settings)` builds everything once per process (one ASR model, one TTS worker, one
+store) in the lifespan, and hands each call a `CallSession` through the media websocket.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from ivr.session.call import CallSession, SessionDeps
+from ivr.session.events import SessionEvent
+from ivr.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+def build_deps(settings: Settings, listeners: list[Any] | None = None) -> SessionDeps:
+    """Load (once) everything calls share: store, ASR engine, TTS, flow, registries."""
+    from ivr.flows import load_bundle
+    from ivr.store.backend import StoreBackend
+    from ivr.store.db import Store
+    from ivr.twilio.handoff import HandoffRegistry
+    from speech.asr.registry import get_engine
+    from speech.endpointer import EndpointerConfig
+    from speech.tts import TextToSpeech, VoiceSettings
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = Store.from_settings(settings, upgrade=True)
+    bundle = load_bundle("default", settings.language)
+    voice = VoiceSettings(voice=settings.tts_voice, rate_wpm=settings.tts_rate_wpm)
+    tts = TextToSpeech(settings.tts_cache_dir, settings.tts_cache_max_mb * 1024 * 1024, voice)
+    engine = get_engine(settings.language, models_dir=settings.models_dir)
+    config = EndpointerConfig(
+        trailing_silence_s=settings.trailing_silence_s,
+        no_input_timeout_s=settings.no_input_timeout_s,
+        max_utterance_s=settings.max_utterance_s,
+    )
+    return SessionDeps(
+        store=store,
+        backend=StoreBackend(store),
+        engine=engine,
+        tts=tts,
+        bundle=bundle,
+        voice=voice,
+        endpointer_config=config,
+        handoffs=HandoffRegistry(),
+        listeners=list(listeners or []),
+    )
+
+
+def create_app(settings: Settings | None = None, deps: SessionDeps | None = None) -> FastAPI:
+    """Build the app. Pass `deps` to share already-loaded engines (tests, benchmarks)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        nonlocal deps
+        if deps is None:
+            deps = build_deps(settings, listeners=[_log_event])
+        app.state.deps = deps
+        app.state.handoffs = deps.handoffs
+        app.state.status_recorder = deps.store.record_status_callback
+
+        async def factory(start: Any, sink: Any) -> CallSession:
+            session = CallSession(deps, sink, channel="phone")
+            await session.on_start(start)
+            return session
+
+        app.state.call_handler_factory = factory
+        from ivr.twilio.signature import log_startup_warnings
+
+        log_startup_warnings(settings)
+        yield
+
+    app = FastAPI(title="Elder voice IVR", lifespan=lifespan)
+    app.state.settings = settings
+    from ivr.web.twilio_routes import router as twilio_router
+
+    app.include_router(twilio_router)
+
+    @app.get("/healthz")
+    async def healthz() -> JSONResponse:
+        return JSONResponse({"ok": True})
+
+    return app
+
+
+def _log_event(event: SessionEvent) -> None:
+    log.info("call t=%.2fs %s %s", event.t, event.kind, event.data)

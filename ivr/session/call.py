@@ -1,0 +1,399 @@
+"""One call session: caller audio -> endpointer -> recognizer -> dialog -> speech back.
+
+The session is driven by the media adapter (`ivr.twilio.session_api.CallHandler`): audio frames,
+DTMF digits and playback marks come in; prompts go out as mu-law audio followed by a mark, so the
+session knows what the caller actually heard. Every utterance, prompt and state change is written
+to the store as it happens, so a dropped call still leaves a complete transcript.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ivr.dialog.actions import Event, Hangup, Listen, Say, SetRate, Transfer, UserInput
+from ivr.dialog.engine import DialogEngine
+from ivr.session.events import SessionEvent
+from speech import mulaw
+from speech.asr.base import AsyncStream, Engine, Recognition
+from speech.endpointer import (
+    Endpointer,
+    EndpointerConfig,
+    SpeechStarted,
+    UtteranceEnded,
+)
+from speech.pace import SpeakingRate
+from speech.tts.rate import reply_rate_for
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 8000
+
+
+@dataclass
+class SessionDeps:
+    """Everything a session needs, shared by all calls of a process."""
+
+    store: Any  # ivr.store.db.Store
+    backend: Any  # ivr.dialog.backend.DialogBackend
+    engine: Engine
+    tts: Any  # speech.tts.TextToSpeech
+    bundle: Any  # ivr.flows.DialogBundle (flow, prompts, lexicon)
+    voice: Any  # speech.tts VoiceSettings (base voice for the language)
+    endpointer_config: EndpointerConfig
+    handoffs: Any  # ivr.twilio.handoff.HandoffRegistry
+    listeners: list[Callable[[SessionEvent], None]] = field(default_factory=list)
+    timeout_warning_s: float = 3.0
+    min_confidence: float = 0.0
+
+
+class CallSession:
+    """Implements `CallHandler` for one call."""
+
+    def __init__(self, deps: SessionDeps, sink: Any, channel: str = "phone") -> None:
+        self.deps = deps
+        self.sink = sink
+        self.channel = channel
+        self.call_sid = ""
+        self.dialog: DialogEngine | None = None
+        self.endpointer = Endpointer(deps.endpointer_config)
+        self.pace = SpeakingRate()
+        self.rate_wpm: int = int(getattr(deps.voice, "rate_wpm", 140))
+        self.rate_fixed = False  # the caller asked for a rate (or has a stored preference)
+        self.samples_in = 0
+        self._prompt_seq = 0
+        self._pending_marks: dict[str, Say] = {}
+        self._interruptible_playing = False
+        self._playing = False
+        self._listening = False
+        self._listen_samples = 0
+        self._warned = False
+        self._ending = False
+        self._stopped = False
+        self._lock = asyncio.Lock()  # one input handled at a time, in order
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._listen: Listen | None = None
+        self._queued_keys: list[str] = []
+
+    # ---- helpers ---------------------------------------------------------------------------
+    @property
+    def t(self) -> float:
+        """Call time: seconds of caller audio received."""
+        return self.samples_in / SAMPLE_RATE
+
+    def _emit(self, event_kind: str, **data: Any) -> None:
+        ev = SessionEvent(event_kind, round(self.t, 3), data, call_sid=self.call_sid)
+        for listener in self.deps.listeners:
+            try:
+                listener(ev)
+            except Exception:  # a broken listener never breaks the call
+                log.exception("session listener failed")
+
+    async def _db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        except Exception:
+            log.exception("store write failed (call %s)", self.call_sid)
+            return None
+
+    # ---- CallHandler -----------------------------------------------------------------------
+    async def on_start(self, start: Any) -> None:
+        self.call_sid = start.call_sid
+        params = dict(getattr(start, "custom_parameters", {}) or {})
+        caller = params.get("from") or params.get("From")
+        await self._db(
+            self.deps.store.start_call,
+            call_sid=self.call_sid,
+            channel=self.channel,
+            from_number=caller,
+            to_number=params.get("to") or params.get("To"),
+        )
+        bundle = self.deps.bundle
+        self.dialog = DialogEngine(
+            bundle.flow,
+            bundle.prompts,
+            self.deps.backend,
+            caller_phone=caller,
+            call_sid=self.call_sid,
+            rate_wpm=self.rate_wpm,
+            lexicon=bundle.lexicon,
+        )
+        self._emit("start", caller=caller)
+        async with self._lock:
+            await self._run(await asyncio.to_thread(self.dialog.start))
+
+    async def on_audio(self, payload: bytes) -> None:
+        pcm = mulaw.decode(payload)
+        self.samples_in += len(payload)
+        if self._listening and not self._ending:
+            self._listen_samples += len(payload)
+            await self._maybe_warn()
+        for event in self.endpointer.feed(pcm):
+            await self._on_endpoint(event)
+
+    async def on_dtmf(self, digit: str) -> None:
+        self._emit("dtmf", digit=digit)
+        shown = "*" if self._secret() else digit
+        await self._db(
+            self.deps.store.add_segment,
+            self.call_sid,
+            "caller",
+            f"[key {shown}]",
+            intent=None,
+            confidence=1.0,
+            audio_start_s=self.t,
+            audio_end_s=self.t,
+            extra={"dtmf": True},
+        )
+        if self._playing and self._interruptible_playing:
+            await self._barge_in()
+        elif self._playing:
+            self._queued_keys.append(digit)  # a safety notice: the key waits until it is heard
+            return
+        async with self._lock:
+            await self._handle(UserInput(kind="dtmf", digits=digit, confidence=1.0))
+
+    async def on_mark(self, name: str) -> None:
+        say = self._pending_marks.pop(name, None)
+        if say is None:
+            return
+        self._emit("heard_prompt", key=say.key)
+        await self._db(
+            self.deps.store.add_event, self.call_sid, "prompt_heard", data={"key": say.key}
+        )
+        if not self._pending_marks:
+            self._playing = False
+            self._interruptible_playing = False
+            if self._ending:
+                await self.sink.close()
+                return
+            self._start_listening()
+            while self._queued_keys and not self._playing and not self._ending:
+                digit = self._queued_keys.pop(0)
+                async with self._lock:
+                    await self._handle(UserInput(kind="dtmf", digits=digit, confidence=1.0))
+
+    async def on_stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        for task in list(self._tasks):
+            task.cancel()
+        outcome = "handed_off" if self._ending else "caller_hung_up"
+        state = self.dialog.state if self.dialog else None
+        await self._db(self.deps.store.end_call, self.call_sid, status="completed", outcome=outcome)
+        self._emit("stop", outcome=outcome, state=state)
+
+    def _secret(self) -> bool:
+        return bool(self._listen and self._listen.secret)
+
+    # ---- input -----------------------------------------------------------------------------
+    def _start_listening(self) -> None:
+        self._listening = True
+        self._listen_samples = 0
+        self._warned = False
+        self.endpointer.start_listening()
+
+    async def _maybe_warn(self) -> None:
+        """Time limits count caller-audio seconds of silence since the last prompt ended."""
+        listen = self._listen
+        if listen is None or self.endpointer.in_utterance:
+            return
+        waited = self._listen_samples / SAMPLE_RATE
+        warn_at = listen.timeout_s - listen.warn_before_timeout_s
+        if not self._warned and listen.warn_before_timeout_s > 0 and waited >= warn_at > 0:
+            self._warned = True
+            self._emit("timeout_warning", waited_s=round(waited, 2))
+            async with self._lock:
+                await self._handle(UserInput(kind="timeout_warning"))
+        elif waited >= listen.timeout_s:
+            self._listening = False
+            self._emit("no_input", waited_s=round(waited, 2))
+            async with self._lock:
+                await self._handle(UserInput(kind="no_input"))
+
+    async def _on_endpoint(self, event: Any) -> None:
+        if isinstance(event, SpeechStarted):
+            self._emit("speech_started")
+            if self._playing and self._interruptible_playing:
+                await self._barge_in()
+            self._listen_samples = 0
+        elif isinstance(event, UtteranceEnded):
+            if self._playing or self._ending or not self._listening:
+                return  # spoke over a notice that cannot be interrupted: not an answer
+            task = asyncio.create_task(self._recognise(event))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        # NoInput from the endpointer is not used: each dialog state has its own time limit,
+        # counted in `_maybe_warn`.
+
+    async def _barge_in(self) -> None:
+        self._emit("barge_in")
+        await self.sink.send_clear()
+        for say in list(self._pending_marks.values()):
+            await self._db(
+                self.deps.store.add_event,
+                self.call_sid,
+                "prompt_interrupted",
+                data={"key": say.key},
+            )
+        self._pending_marks.clear()
+        self._playing = False
+        self._interruptible_playing = False
+        self._start_listening()
+
+    async def _recognise(self, utt: UtteranceEnded) -> None:
+        try:
+            await self._recognise_inner(utt)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # one bad utterance must never end or stall the call: treat it as not understood
+            log.exception("recognition failed (call %s)", self.call_sid)
+            self._emit("error", where="recognition")
+            async with self._lock:
+                await self._handle(UserInput(kind="no_match"))
+
+    async def _recognise_inner(self, utt: UtteranceEnded) -> None:
+        listen = self._listen
+        if listen is None:
+            return
+        phrases = None if listen.free_form else list(listen.phrases)
+        stream = AsyncStream(
+            self.deps.engine.open_stream(
+                utt.sample_rate, phrases, **({"sequence": True} if listen.digits else {})
+            )
+        )
+        await stream.accept(utt.audio)
+        rec: Recognition = await stream.finish()
+        self.pace.add(len(rec.words), utt.speech_s)
+        if not self.rate_fixed and self.pace.caller_wpm:
+            self.rate_wpm = reply_rate_for(self.pace.caller_wpm, base=self.rate_wpm)
+        async with self._lock:
+            await self._on_recognition(rec, utt)
+
+    async def _on_recognition(self, rec: Recognition, utt: UtteranceEnded) -> None:
+        assert self.dialog is not None
+        listen = self._listen
+        if listen is None:
+            return
+        if listen.free_form:
+            heard = rec.text.strip()
+            inp = UserInput(
+                kind="speech" if heard else "no_match",
+                text=heard,
+                intent=self.dialog.intent_for(heard) if heard else None,
+                confidence=rec.confidence,
+            )
+        elif rec.rejected or not rec.phrase or rec.confidence < self.deps.min_confidence:
+            inp = UserInput(kind="no_match", text=rec.text, confidence=rec.confidence)
+        else:
+            inp = UserInput(
+                kind="speech",
+                text=rec.text,
+                phrase=rec.phrase,
+                intent=self.dialog.intent_for(rec.phrase),
+                confidence=rec.confidence,
+            )
+        self._emit(
+            "heard",
+            text="***" if listen.secret else rec.text,
+            intent=inp.intent,
+            confidence=round(rec.confidence, 3),
+            input_kind=inp.kind,
+        )
+        await self._db(
+            self.deps.store.add_segment,
+            self.call_sid,
+            "caller",
+            "(spoken, not recorded)" if listen.secret else rec.text,
+            intent=inp.intent,
+            confidence=rec.confidence,
+            audio_start_s=utt.start_s,
+            audio_end_s=utt.end_s,
+        )
+        self._listening = False
+        await self._handle(inp)
+
+    async def _handle(self, inp: UserInput) -> None:
+        assert self.dialog is not None
+        before = self.dialog.state
+        # the dialog may call the store (PIN checks take ~0.1 s): keep it off the event loop
+        actions = await asyncio.to_thread(self.dialog.handle, inp)
+        if self.dialog.state != before:
+            self._emit("state", before=before, after=self.dialog.state)
+        await self._run(actions)
+        if not self._pending_marks and not self._ending:
+            self._start_listening()  # nothing to play (e.g. one more digit): keep listening
+
+    # ---- actions ---------------------------------------------------------------------------
+    async def _run(self, actions: list[Any]) -> None:
+        for action in actions:
+            if isinstance(action, Say):
+                await self._say(action)
+            elif isinstance(action, SetRate):
+                self.rate_wpm = action.wpm
+                self.rate_fixed = True
+                self._emit("rate", wpm=action.wpm)
+            elif isinstance(action, Event):
+                if action.kind == "customer_identified":
+                    await self._db(
+                        self.deps.store.identify_call, self.call_sid, action.data["customer_id"]
+                    )
+                elif action.kind == "rate_changed":
+                    self.rate_wpm = int(action.data["rate_wpm"])
+                    self.rate_fixed = True
+                await self._db(
+                    self.deps.store.add_event, self.call_sid, action.kind, data=action.data
+                )
+            elif isinstance(action, Transfer | Hangup):
+                await self._hand_on(action)
+            elif isinstance(action, Listen):
+                self._listen = action  # what the caller may say now, and the time limits
+
+    async def _say(self, say: Say) -> None:
+        voice = self._voice(say.rate_wpm)
+        audio = await self.deps.tts.render_telephone_async(say.text, voice)
+        self._prompt_seq += 1
+        name = f"p{self._prompt_seq}:{say.key}"
+        self._pending_marks[name] = say
+        self._playing = True
+        self._interruptible_playing = say.interruptible and (
+            self._interruptible_playing or len(self._pending_marks) == 1
+        )
+        self._listening = False
+        self._emit("prompt", key=say.key, text=say.text, rate=voice.rate_wpm)
+        await self._db(
+            self.deps.store.add_segment,
+            self.call_sid,
+            "system",
+            say.text,
+            intent=say.key,
+            confidence=1.0,
+            audio_start_s=self.t,
+            audio_end_s=self.t,
+        )
+        await self.sink.send_audio(audio)
+        await self.sink.send_mark(name)
+
+    def _voice(self, rate_wpm: int | None = None) -> Any:
+        return self.deps.voice.with_(rate_wpm=rate_wpm or self.rate_wpm)
+
+    async def _hand_on(self, action: Transfer | Hangup) -> None:
+        from ivr.twilio.handoff import Handoff
+
+        kind = "agent" if isinstance(action, Transfer) else "hangup"
+        self._ending = True
+        self.deps.handoffs.set(self.call_sid, Handoff(kind=kind, reason=action.reason, say_text=""))
+        await self._db(
+            self.deps.store.add_event,
+            self.call_sid,
+            f"handoff_{kind}",
+            data={"reason": action.reason},
+        )
+        self._emit("action", kind=kind, reason=action.reason)
+        if not self._pending_marks:
+            await self.sink.close()

@@ -1,0 +1,108 @@
+"""Fixtures for end-to-end call tests: a real server on 127.0.0.1 with real engines, a seeded
+SQLite store, and caller speech (real Asterisk recordings, or synthesized where the wording must
+be exact)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ivr.app import build_deps, create_app
+from ivr.session.call import SessionDeps
+from ivr.session.events import SessionEvent
+from ivr.settings import Settings
+from ivr.twilio.local_server import LocalServer
+from speech.resample import resample_array
+from speech.tts import VoiceSettings, synthesize
+from speech.wav import read_wav
+
+AUTH_TOKEN = "e2e-test-auth-token"
+AGENT = "+441632960999"
+ASTERISK = Path("/usr/share/asterisk/sounds/en")
+
+
+@dataclass
+class Caller:
+    """A seeded customer the tests call as."""
+
+    name: str
+    phone: str
+    account: str
+    pin: str
+    customer_id: int = 0
+
+
+@dataclass
+class IvrServer:
+    base_url: str
+    settings: Settings
+    deps: SessionDeps
+    events: list[SessionEvent] = field(default_factory=list)
+    known: Caller = field(default_factory=lambda: Caller("", "", "", ""))
+
+    def events_of(self, call_sid: str) -> list[SessionEvent]:
+        return [e for e in self.events if e.call_sid == call_sid]
+
+
+@pytest.fixture(scope="session")
+def ivr_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IvrServer]:
+    data_dir = tmp_path_factory.mktemp("ivr-e2e")
+    settings = Settings(
+        data_dir=data_dir,
+        database_url="",
+        twilio_auth_token=AUTH_TOKEN,
+        twilio_account_sid="AC" + "0" * 32,
+        agent_number=AGENT,
+    )
+    events: list[SessionEvent] = []
+    deps = build_deps(settings, listeners=[events.append])
+    known = Caller("Mrs Edith Harper", "+441632960001", "11223344", "4719")
+    customer = deps.store.create_customer(
+        known.name, known.account, pin=known.pin, phone=known.phone, language="en"
+    )
+    known.customer_id = customer.id
+    deps.store.set_account(
+        customer.id,
+        balance=Decimal("1250.40"),
+        next_payment_amount=Decimal("35.00"),
+        next_payment_date=None,
+        maturing_product="a fixed saver bond",
+    )
+    app = create_app(settings, deps)
+    server = LocalServer(app)
+    base = server.start()
+    settings.public_base_url = base
+    try:
+        yield IvrServer(base, settings, deps, events, known)
+    finally:
+        server.stop()
+
+
+_CALLER_VOICE = VoiceSettings(voice="en-us", rate_wpm=150, pitch=40)
+
+
+def spoken(text: str) -> bytes:
+    """Synthesized caller speech (exact wording), as 8 kHz PCM16 bytes."""
+    audio = synthesize(text, _CALLER_VOICE)
+    return resample_array(audio.samples, audio.sample_rate, 8000).astype("<i2").tobytes()
+
+
+def recording(name: str) -> bytes:
+    """A real human recording from the Asterisk prompts, as 8 kHz PCM16 bytes."""
+    path = ASTERISK / f"{name}.wav"
+    if not path.is_file():
+        raise AssertionError(
+            f"missing real recording {path}: apt-get install asterisk-core-sounds-en-wav"
+        )
+    return read_wav(path, rate=8000).pcm
+
+
+def digits_spoken(digits: str, gap_s: float = 0.35) -> bytes:
+    """Real recordings of single digits (Asterisk `digits/N`), joined by short pauses."""
+    gap = np.zeros(int(8000 * gap_s), dtype="<i2").tobytes()
+    return gap.join(recording(f"digits/{d}") for d in digits)

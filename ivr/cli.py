@@ -23,6 +23,7 @@ _COMMAND_MODULES = [
     ("ivr.commands.db", "app", "db"),  # ivr db upgrade|seed
     ("ivr.commands.serve", "register", None),  # ivr serve
     ("ivr.commands.call", "app", "call"),  # ivr call simulate
+    ("ivr.commands.cues", "register", None),  # ivr cues FILE
 ]
 
 

@@ -1,51 +1,37 @@
-"""The store: customers, accounts, calls with their transcripts and dialog events, tickets.
+"""Compatibility shim: the store now lives in the top-level package `carestore`.
 
-`Store(url)` opens SQLite or PostgreSQL (SQLAlchemy 2, sync); every method is one short
-transaction and is safe to call from several threads (the async call session uses
-`asyncio.to_thread`). `upgrade(url)` applies the Alembic migrations kept in this package.
+It moved below `ivr` so that `emergency_contact` (which may not import `ivr`) can share it.
+`ivr.store` and its submodules (`ivr.store.db`, `ivr.store.migrate`, `ivr.store.seed`, ...) stay
+importable and are the very same module objects as `carestore.*`. `ivr.store.backend` (the
+dialog's backend on the store) stays here, because it depends on `ivr.dialog`.
 """
 
-from ivr.store.db import Store, normalise_url
-from ivr.store.errors import (
-    AlreadyExists,
-    InvalidPhoneNumber,
-    InvalidPin,
-    InvalidValue,
-    NotFound,
-    StoreError,
-    UnknownCall,
-)
-from ivr.store.migrate import upgrade
-from ivr.store.phone import normalise_phone
-from ivr.store.records import (
-    Account,
-    CallRecord,
-    Customer,
-    DialogEvent,
-    Segment,
-    StatusCallback,
-    Ticket,
-    TicketStatusChange,
-)
+import importlib
+import sys
 
-__all__ = [
-    "AlreadyExists",
-    "Account",
-    "CallRecord",
-    "Customer",
-    "DialogEvent",
-    "InvalidPhoneNumber",
-    "InvalidPin",
-    "InvalidValue",
-    "NotFound",
-    "Segment",
-    "StatusCallback",
-    "Store",
-    "StoreError",
-    "Ticket",
-    "TicketStatusChange",
-    "UnknownCall",
-    "normalise_phone",
-    "normalise_url",
-    "upgrade",
-]
+from carestore import *  # noqa: F403
+from carestore import __all__  # noqa: F401
+
+_MOVED = (
+    "calls",
+    "customers",
+    "db",
+    "engine",
+    "errors",
+    "migrate",
+    "migrations",
+    "models",
+    "phone",
+    "pins",
+    "records",
+    "reference",
+    "seed",
+    "tickets",
+    "timeutil",
+    "values",
+)
+for _name in _MOVED:
+    _module = importlib.import_module(f"carestore.{_name}")
+    sys.modules[f"{__name__}.{_name}"] = _module
+    globals()[_name] = _module
+del _name, _module

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
+from carestore.db import Store
+from carestore.errors import NotFound, UnknownCall
+from carestore.records import Customer, Ticket
 from ivr.dialog.backend import AccountSummary, CustomerInfo, TicketInfo
-from ivr.store.db import Store
-from ivr.store.errors import NotFound, UnknownCall
-from ivr.store.records import Customer, Ticket
 
 log = logging.getLogger(__name__)
 

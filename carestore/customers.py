@@ -11,13 +11,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ivr.store.engine import StoreBase
-from ivr.store.errors import AlreadyExists, InvalidValue, NotFound
-from ivr.store.models import AccountRow, CallRow, CustomerRow
-from ivr.store.phone import normalise_phone, try_normalise_phone
-from ivr.store.pins import hash_pin, needs_rehash, verify_pin
-from ivr.store.records import Account, Customer
-from ivr.store.values import check_optional_text, check_rate, check_text
+from carestore.engine import StoreBase
+from carestore.errors import AlreadyExists, InvalidValue, NotFound
+from carestore.models import AccountRow, CallRow, CustomerRow
+from carestore.phone import normalise_phone, try_normalise_phone
+from carestore.pins import hash_pin, needs_rehash, verify_pin
+from carestore.records import Account, Customer
+from carestore.values import check_optional_text, check_rate, check_text
 
 _ACCOUNT_NUMBER = re.compile(r"[0-9]{4,16}")
 UNCHANGED: Final = object()  # marks an argument of `update_customer` left as it is

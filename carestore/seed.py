@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from ivr.store.db import Store
-from ivr.store.records import Customer, Ticket
+from carestore.db import Store
+from carestore.records import Customer, Ticket
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import phonenumbers
 
-from ivr.store.errors import InvalidPhoneNumber
+from carestore.errors import InvalidPhoneNumber
 
 # Ranges Ofcom reserves for drama and demos (never allocated, so `phonenumbers` calls them
 # invalid); accepted so demo data and tests never use a real person's number. North American

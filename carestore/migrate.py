@@ -11,7 +11,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
-from ivr.store.engine import make_engine, normalise_url
+from carestore.engine import make_engine, normalise_url
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy.engine import URL
 
-from ivr.store.calls import CallStore
-from ivr.store.customers import CustomerStore
-from ivr.store.engine import normalise_url, sqlite_path
-from ivr.store.tickets import TicketStore
+from carestore.calls import CallStore
+from carestore.customers import CustomerStore
+from carestore.engine import normalise_url, sqlite_path
+from carestore.tickets import TicketStore
 
-if TYPE_CHECKING:
-    from ivr.settings import Settings
+
+class DatabaseSettings(Protocol):
+    """What `Store.from_settings` reads (the application's settings object has it)."""
+
+    @property
+    def effective_database_url(self) -> str: ...
+
 
 __all__ = ["Store", "normalise_url", "prepare_sqlite_dir"]
 
@@ -30,7 +35,7 @@ class Store(CallStore, CustomerStore, TicketStore):
 
     `Store(url)` takes any SQLAlchemy URL for SQLite or PostgreSQL (`postgresql://` is run
     through psycopg 3). Each method is one short transaction; the object is safe to share
-    between threads. Data comes back as frozen dataclasses from `ivr.store.records`.
+    between threads. Data comes back as frozen dataclasses from `carestore.records`.
     """
 
     def __init__(self, url: str | URL, **engine_kwargs: Any) -> None:
@@ -38,19 +43,19 @@ class Store(CallStore, CustomerStore, TicketStore):
         super().__init__(url, **engine_kwargs)
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, upgrade: bool = False) -> Store:
+    def from_settings(cls, settings: DatabaseSettings, *, upgrade: bool = False) -> Store:
         """The store at `settings.effective_database_url`; the SQLite directory is created.
         With `upgrade`, the schema is migrated to the latest revision first."""
         url = settings.effective_database_url
         prepare_sqlite_dir(url)
         if upgrade:
-            from ivr.store.migrate import upgrade as run_upgrade
+            from carestore.migrate import upgrade as run_upgrade
 
             run_upgrade(url)
         return cls(url)
 
     def upgrade(self) -> None:
         """Migrate this database to the latest schema revision."""
-        from ivr.store.migrate import upgrade as run_upgrade
+        from carestore.migrate import upgrade as run_upgrade
 
         run_upgrade(self.url, engine=self.engine)

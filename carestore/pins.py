@@ -5,7 +5,7 @@ from __future__ import annotations
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from ivr.store.errors import InvalidPin
+from carestore.errors import InvalidPin
 
 _hasher = PasswordHasher()
 # verified when the account is unknown, so a wrong account costs the same time as a wrong PIN

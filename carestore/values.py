@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from ivr.store.errors import InvalidValue
+from carestore.errors import InvalidValue
 
 
 def check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:

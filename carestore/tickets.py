@@ -9,13 +9,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ivr.store.engine import StoreBase
-from ivr.store.errors import InvalidValue, NotFound, StoreError, UnknownCall
-from ivr.store.models import TICKET_STATUSES, CallRow, CustomerRow, TicketRow, TicketStatusRow
-from ivr.store.records import Ticket, TicketStatusChange
-from ivr.store.reference import clean_reference, is_valid_reference, new_reference
-from ivr.store.timeutil import utcnow
-from ivr.store.values import check_choice, check_optional_text, check_text
+from carestore.engine import StoreBase
+from carestore.errors import InvalidValue, NotFound, StoreError, UnknownCall
+from carestore.models import TICKET_STATUSES, CallRow, CustomerRow, TicketRow, TicketStatusRow
+from carestore.records import Ticket, TicketStatusChange
+from carestore.reference import clean_reference, is_valid_reference, new_reference
+from carestore.timeutil import utcnow
+from carestore.values import check_choice, check_optional_text, check_text
 
 log = logging.getLogger(__name__)
 

@@ -1,12 +1,12 @@
-"""Alembic environment: the models' metadata, and a connection handed in by `ivr.store.migrate`
+"""Alembic environment: the models' metadata, and a connection handed in by `carestore.migrate`
 (or an engine built from `sqlalchemy.url` when run by the `alembic` command)."""
 
 from __future__ import annotations
 
 from alembic import context
 
-from ivr.store.engine import make_engine
-from ivr.store.models import Base
+from carestore.engine import make_engine
+from carestore.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -14,9 +14,9 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from ivr.store.engine import StoreBase
-from ivr.store.errors import NotFound, UnknownCall
-from ivr.store.models import (
+from carestore.engine import StoreBase
+from carestore.errors import NotFound, UnknownCall
+from carestore.models import (
     CHANNELS,
     DIRECTIONS,
     SPEAKERS,
@@ -26,9 +26,9 @@ from ivr.store.models import (
     SegmentRow,
     StatusCallbackRow,
 )
-from ivr.store.records import CallRecord, DialogEvent, Segment, StatusCallback
-from ivr.store.timeutil import utcnow
-from ivr.store.values import (
+from carestore.records import CallRecord, DialogEvent, Segment, StatusCallback
+from carestore.timeutil import utcnow
+from carestore.values import (
     check_choice,
     check_json,
     check_number,

@@ -198,3 +198,7 @@ class StatusCallbackRow(Base):
     status: Mapped[str] = mapped_column(String(32))
     at: Mapped[datetime] = mapped_column(default=utcnow)
     raw: Mapped[dict[str, Any] | None] = mapped_column()
+
+
+# the escalation workflow's tables share this metadata (one schema, one migration history)
+from carestore import escalation_models as _escalation_models  # noqa: E402,F401

@@ -79,7 +79,7 @@ def _run_threads(targets: list) -> None:
 def test_migrations_from_empty_match_models(db_url: str) -> None:
     assert current_revision(db_url) is None
     upgrade(db_url)
-    assert current_revision(db_url) == head_revision() == "0001_initial"
+    assert current_revision(db_url) == head_revision() == "0002_escalation"
     upgrade(db_url)  # a second upgrade is a no-op
     store = Store(db_url)
     try:
@@ -499,7 +499,7 @@ def test_cli_db_upgrade_and_seed(db_url: str, tmp_path: Path) -> None:
         [*ivr, "db", "upgrade"], env=env, capture_output=True, text=True, cwd=tmp_path, timeout=120
     )
     assert up.returncode == 0, up.stderr
-    assert "0001_initial" in up.stdout
+    assert head_revision() in up.stdout
     first = subprocess.run(
         [*ivr, "db", "seed"], env=env, capture_output=True, text=True, cwd=tmp_path, timeout=120
     )
@@ -534,4 +534,4 @@ def test_cli_upgrade_creates_sqlite_data_dir(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "deep" / "data" / "ivr.db").is_file()
-    assert current_revision(f"sqlite:///{tmp_path / 'deep' / 'data' / 'ivr.db'}") == "0001_initial"
+    assert current_revision(f"sqlite:///{tmp_path / 'deep' / 'data' / 'ivr.db'}") == head_revision()

@@ -1,0 +1,64 @@
+"""Choosing the recognizer of a pack: its ASR choices in order, the first one installed wins."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dialects.model import AsrChoice, DialectPack
+from speech.asr.base import Engine, ModelNotInstalledError
+from speech.asr.registry import get_engine, list_models
+
+
+class RecognitionUnavailable(ModelNotInstalledError):
+    """No recognizer of a pack is installed; the message names the pack and what to install."""
+
+
+@dataclass
+class PackEngine:
+    """The engine chosen for a pack, which choice it was, and whether it is a fallback."""
+
+    engine: Engine
+    choice: AsrChoice
+    fallback: bool
+    tried: list[str] = field(default_factory=list)  # why earlier choices were not used
+    added_words: list[str] = field(default_factory=list)
+
+
+def _model_matches(choice: AsrChoice, engine: Engine) -> bool:
+    if choice.model is None:
+        return True
+    return getattr(engine, "model_name", None) == choice.model
+
+
+def engine_for(pack: DialectPack, models_dir: Path | None = None) -> PackEngine:
+    """The recognizer for `pack`; PocketSphinx gets the pack's pronunciations added.
+
+    Raises `RecognitionUnavailable` naming every choice tried when none is installed.
+    """
+    tried: list[str] = []
+    for n, choice in enumerate(pack.asr):
+        if choice.model is not None:
+            names = {m.name for m in list_models(models_dir)}
+            if choice.model not in names:
+                tried.append(f"{choice}: model {choice.model} is not installed")
+                continue
+        try:
+            engine = get_engine(choice.language, choice.engine, models_dir)
+        except ModelNotInstalledError as exc:
+            tried.append(f"{choice}: {exc}")
+            continue
+        if not _model_matches(choice, engine):
+            tried.append(f"{choice}: got {getattr(engine, 'model_name', '?')} instead")
+            continue
+        added: list[str] = []
+        if pack.pronunciations and hasattr(engine, "add_words"):
+            added = engine.add_words(pack.pronunciations)
+        return PackEngine(engine, choice, n > 0, tried, added)
+    if not pack.asr:
+        tried.append("the pack names no recognizer (asr:)")
+    raise RecognitionUnavailable(
+        f"speech recognition for {pack.name} ({pack.id}) is not available: "
+        + "; ".join(tried)
+        + ". Prompts, wording and the voice still work; callers can use the keypad."
+    )

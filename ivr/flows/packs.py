@@ -1,0 +1,190 @@
+"""Dialect packs for the dialog: a pack (with its base) becomes the call's prompts and lexicon.
+
+`dialects` knows nothing of flows; here a resolved pack is laid over the flow's own language
+files (when its base pack asks for them) and checked against a flow: unknown intents, prompt
+keys the flow needs, phrases outside the recognizer's vocabulary, each with file and line.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from dialects.engines import RecognitionUnavailable, engine_for
+from dialects.loader import PACKS_DIR, PackLibrary, validate_pack
+from dialects.model import DialectPack, PackError, PackIssue
+from ivr.dialog.flow import Flow, FlowError, validate_flow
+from ivr.dialog.lexicon import Lexicon, load_lexicon
+from ivr.dialog.prompts import Prompts, load_prompts
+
+
+@dataclass(frozen=True)
+class LanguagePack:
+    """A resolved dialect pack with the prompts and lexicon the dialog engine takes."""
+
+    pack: DialectPack
+    prompts: Prompts
+    lexicon: Lexicon
+
+
+@functools.lru_cache(maxsize=4)
+def pack_library(folder: str | None = None) -> PackLibrary:
+    """The packs of `folder` (default: the shipped `dialects/packs/`), read once per process."""
+    return PackLibrary(Path(folder) if folder else PACKS_DIR)
+
+
+def _flow_files(language: str) -> tuple[Prompts | None, Lexicon | None]:
+    from ivr.flows import lexicon_path, prompts_path
+
+    p, lx = prompts_path(language), lexicon_path(language)
+    return (
+        load_prompts(p) if p.is_file() else None,
+        load_lexicon(lx) if lx.is_file() else None,
+    )
+
+
+def _base_files(pack: DialectPack) -> tuple[Prompts | None, Lexicon | None]:
+    return _flow_files(pack.language) if pack.flow_language_files else (None, None)
+
+
+def language_pack(dialect: str, folder: str | None = None) -> LanguagePack:
+    """Prompts and lexicon of `dialect`: its base chain laid over the flow's language files.
+
+    Raises `PackError` (file and line) when the pack cannot be read or a phrase would mean
+    two intents.
+    """
+    lib = pack_library(folder)
+    pack = lib.resolve(dialect)
+    base_prompts, base_lex = _base_files(pack)
+    if pack.flow_language_files and (base_prompts is None or base_lex is None):
+        f = lib.files[pack.base]
+        raise PackError(
+            [
+                PackIssue(
+                    f.path,
+                    f.line("flow_language_files"),
+                    f"no flow language files for {pack.language!r}",
+                )
+            ]
+        )
+    texts = dict(base_prompts.texts) if base_prompts else {}
+    texts.update(pack.prompt_texts())
+    intents: dict[str, list[str]] = {
+        i: list(ps) for i, ps in (base_lex.intents.items() if base_lex else [])
+    }
+    owner = {p: i for i, ps in intents.items() for p in ps}
+    problems: list[PackIssue] = []
+    for intent, phrases in pack.intents.items():
+        have = intents.setdefault(intent, [])
+        for ph in phrases:
+            if owner.get(ph.text, intent) != intent:
+                problems.append(
+                    PackIssue(
+                        ph.origin.file,
+                        ph.origin.line,
+                        f"phrase {ph.text!r} is {intent!r} here but {owner[ph.text]!r} in the base",
+                    )
+                )
+            elif ph.text not in have:
+                have.append(ph.text)
+                owner[ph.text] = intent
+    if problems:
+        raise PackError(problems)
+    in_open = dict(base_lex.in_open_answers) if base_lex else {}
+    for intent, phrases in pack.in_open_answers.items():
+        in_open[intent] = tuple(dict.fromkeys(in_open.get(intent, ()) + phrases))
+    currencies = dict(base_prompts.currencies) if base_prompts else {}
+    currencies.update(pack.currencies)
+    source = pack.files[-1]
+    prompts = Prompts(pack.language, texts, currencies, source=source)
+    lexicon = Lexicon(
+        language=pack.language,
+        intents={i: tuple(ps) for i, ps in intents.items()},
+        digit_words={**(base_lex.digit_words if base_lex else {}), **pack.digits},
+        multipliers={**(base_lex.multipliers if base_lex else {}), **pack.multipliers},
+        in_open_answers=in_open,
+        source=source,
+    )
+    return LanguagePack(pack, prompts, lexicon)
+
+
+def check_pack(
+    dialect: str,
+    flow: Flow,
+    *,
+    folder: str | None = None,
+    models_dir: Path | None = None,
+    vocabulary: bool = True,
+) -> list[PackIssue]:
+    """Every problem of `dialect` against `flow` and its recognizer, with file and line.
+
+    A missing recognizer is a warning (wording and voice still work; the keypad too).
+    """
+    lib = pack_library(folder)
+    try:
+        lp = language_pack(dialect, folder)
+    except PackError as exc:
+        return exc.issues
+    pack = lp.pack
+    base_prompts, base_lex = _base_files(pack)
+    known = set(flow.global_intents)
+    for s in flow.states.values():
+        known |= set(s.intents())
+    missing_words = None
+    issues: list[PackIssue] = []
+    if vocabulary:
+        try:
+            chosen = engine_for(pack, models_dir)
+            missing_words = chosen.engine.missing_words
+        except RecognitionUnavailable as exc:
+            f = lib.files[dialect]
+            issues.append(PackIssue(f.path, f.line("asr"), str(exc), "warning"))
+    issues += validate_pack(
+        pack,
+        lib,
+        intents=known,
+        prompt_keys=flow.prompt_keys(),
+        provided_prompts=base_prompts.texts if base_prompts else (),
+        provided_phrases={p: i for i, ps in base_lex.intents.items() for p in ps}
+        if base_lex
+        else None,
+        missing_words=missing_words,
+    )
+    issues += _flow_rule_issues(lp, flow)
+    if base_lex is not None and missing_words is not None:
+        # the flow's own phrases go to the same recognizer
+        for intent, phrases in base_lex.intents.items():
+            gaps = missing_words(list(phrases))
+            if gaps:
+                issues.append(
+                    PackIssue(
+                        base_lex.source,
+                        1,
+                        f"intent {intent!r}: words "
+                        f"{', '.join(gaps)} not in the recognizer's vocabulary",
+                    )
+                )
+    return issues
+
+
+_PROMPT_IN_PROBLEM = re.compile(r"(?:prompt|reprompt) '([^']+)'")
+
+
+def _flow_rule_issues(lp: LanguagePack, flow: Flow) -> list[PackIssue]:
+    """The flow's own rules on this wording (reprompts shorter, keys mentioned, short
+    sentences), each placed at the line of the prompt it is about."""
+    try:
+        validate_flow(flow, prompts=lp.prompts, lexicon=lp.lexicon)
+    except FlowError as exc:
+        out = []
+        for problem in exc.problems:
+            keys = [k for k in _PROMPT_IN_PROBLEM.findall(problem) if k in lp.pack.prompts]
+            if keys:
+                o = lp.pack.prompts[keys[-1]].origin
+                out.append(PackIssue(o.file, o.line, problem))
+            else:
+                out.append(PackIssue(lp.pack.files[-1], 1, problem))
+        return out
+    return []

@@ -54,6 +54,7 @@ class DialogEngine:
         *,
         lexicon: Lexicon | None = None,
         today: Callable[[], date] = date.today,
+        dialect: str | None = None,
     ) -> None:
         if lexicon is None:
             from ivr.flows import load_lexicon_for
@@ -68,6 +69,7 @@ class DialogEngine:
         self.call_sid = call_sid
         self.rate_wpm = rate_wpm
         self.language = prompts.language
+        self.dialect = dialect
         self.variables: dict[str, Any] = {}
         self.customer: CustomerInfo | None = None
         self.pending_customer: CustomerInfo | None = None
@@ -136,6 +138,50 @@ class DialogEngine:
         else:
             self._speech(user_input)
         return self._finish_reply()
+
+    def listen_in(self, state: str) -> Listen:
+        """What input state `state` would expect (its phrase list and phrase -> intent map)."""
+        s = self.flow.states.get(state)
+        if s is None or not s.takes_input:
+            raise KeyError(f"{state!r} is not an input state of flow {self.flow.name!r}")
+        return self._listen_for(s)
+
+    def set_language_pack(
+        self, prompts: Prompts, lexicon: Lexicon, *, dialect: str | None = None, reask: bool = False
+    ) -> list[Action]:
+        """Speak and understand with other wording from now on (a dialect or language switch).
+
+        The call keeps its state, variables, customer, history and rate. Returns the actions to
+        perform: an `Event("dialect_changed")`, with `reask` the current question again in
+        the new wording, and a `Listen` carrying the new phrase list (empty when finished).
+        Raises `FlowError` (nothing changed) if the wording does not fit the flow.
+        """
+        validate_flow(self.flow, prompts=prompts, lexicon=lexicon)
+        old = self.dialect
+        self.prompts, self.lexicon, self.language = prompts, lexicon, prompts.language
+        self.dialect = dialect
+        self._matchers.clear()
+        self._global_phrases = {p: i for i in self.flow.global_intents for p in lexicon.phrases(i)}
+        self._alerts = PhraseMatcher(
+            {p: i for i, ps in lexicon.in_open_answers.items() for p in ps},
+            priority=SAFETY_INTENTS,
+        )
+        # what "repeat" replays is re-rendered in the new wording
+        self._last_says = [
+            replace(x, text=self.prompt_text(x.key)) for x in self._last_says if x.key in prompts
+        ]
+        out: list[Action] = [
+            Event(
+                "dialect_changed",
+                {"from": old, "to": dialect, "language": self.language, "state": self._state},
+            )
+        ]
+        if self.finished or self._state is None:
+            return out
+        if reask:
+            out += list(self._last_says)
+        out.append(self._listen_for(self.flow.states[self._state]))
+        return out
 
     def intent_for(self, text_or_phrase: str) -> str | None:
         """The intent meant by what the caller said, in the current state's context.
@@ -309,8 +355,12 @@ class DialogEngine:
         s = self.flow.states[self._state or ""]
         data: dict[str, Any] = {"state": s.name, "kind": inp.kind, "intent": intent}
         if inp.kind == "speech":
-            data["text"] = SECRET_MASK if s.secret else inp.text
+            data["text"] = SECRET_MASK if s.secret else inp.text  # the caller's own words
+            if inp.phrase and not s.secret:
+                data["phrase"] = inp.phrase
             data["confidence"] = inp.confidence
+        if self.dialect:
+            data["dialect"] = self.dialect
         if inp.kind == "dtmf":
             data["digits"] = SECRET_MASK if s.secret else inp.digits
         self.emit(Event("input", data))

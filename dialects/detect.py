@@ -1,0 +1,159 @@
+"""Detecting an unknown caller's dialect from their first answers.
+
+Each candidate pack is a bag of phrases. A heard phrase is scored with a smoothed likelihood:
+P(phrase | dialect) = (1 - eps) / |phrases of the dialect| when the dialect has it, and
+eps / |all phrases| otherwise. So a phrase only one dialect has ("nae bother") weighs much
+more than one every pack shares ("yes", which slightly favours the smaller, plainer packs:
+a caller who only says standard words stays on the base pack). Each answer's evidence is
+scaled by the recognizer's confidence, and, when the utterance was recognised with several
+models, each candidate's own model confidence adds its log. The detector switches only when
+the best dialect's posterior passes `threshold` AND it leads the current one by `margin`
+(log-odds): hysteresis, so one odd answer does not flip the voice back and forth. The caller's
+own choice (`override`) always wins and stops automatic switching.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from dialects.model import DialectPack, normalise
+
+
+@dataclass(frozen=True)
+class DialectDecision:
+    """A switch to `dialect`: `source` is "detected" or "caller"; `turns` the answers seen."""
+
+    dialect: str
+    previous: str | None
+    source: str
+    posterior: float
+    turns: int
+    evidence: tuple[str, ...] = ()
+
+
+@dataclass
+class _Candidate:
+    id: str
+    phrases: frozenset[str]
+    tokens: list[list[str]] = field(default_factory=list)
+
+
+class DialectDetector:
+    """Scores answers against candidate dialects; `observe()` returns a decision on a switch.
+
+    `candidates`: resolved packs (or id -> phrases). `start`: the dialect in use at the start
+    (default: the first candidate, normally the language's base pack).
+    """
+
+    def __init__(
+        self,
+        candidates: Iterable[DialectPack] | Mapping[str, Iterable[str]],
+        *,
+        start: str | None = None,
+        threshold: float = 0.85,
+        margin: float = 2.5,
+        epsilon: float = 0.05,
+    ) -> None:
+        if isinstance(candidates, Mapping):
+            items = [(str(k), {normalise(p) for p in v}) for k, v in candidates.items()]
+        else:
+            items = [(p.id, set(p.phrase_intents())) for p in candidates]
+        if not items:
+            raise ValueError("DialectDetector needs at least one candidate dialect")
+        self.candidates = [
+            _Candidate(i, frozenset(ps), [p.split() for p in sorted(ps)]) for i, ps in items
+        ]
+        ids = [c.id for c in self.candidates]
+        if start is not None and start not in ids:
+            raise ValueError(f"start dialect {start!r} is not a candidate ({', '.join(ids)})")
+        self.current: str = start or ids[0]
+        self.threshold = threshold
+        self.margin = margin
+        self.epsilon = epsilon
+        self.locked = False
+        self.turns = 0
+        self.scores: dict[str, float] = dict.fromkeys(ids, 0.0)
+        self.evidence: list[str] = []
+        self._vocab = len(set().union(*(c.phrases for c in self.candidates))) or 1
+
+    def _phrases_in(self, norm: str, cand: _Candidate) -> list[str]:
+        if norm in cand.phrases:
+            return [norm]
+        words = norm.split()
+        found = [" ".join(t) for t in cand.tokens if _contains(words, t)]
+        return sorted(found, key=len, reverse=True)[:1]
+
+    def log_likelihoods(self, text: str) -> dict[str, float]:
+        """Each candidate's log-likelihood of having produced `text` (0 for all if no phrase
+        of any candidate is in it: such an answer says nothing about the dialect)."""
+        norm = normalise(text)
+        hits = {c.id: self._phrases_in(norm, c) for c in self.candidates}
+        if not norm or not any(hits.values()):
+            return dict.fromkeys(self.scores, 0.0)
+        out = {}
+        for c in self.candidates:
+            if hits[c.id]:
+                out[c.id] = math.log((1 - self.epsilon) / max(len(c.phrases), 1))
+            else:
+                out[c.id] = math.log(self.epsilon / self._vocab)
+        return out
+
+    def posteriors(self) -> dict[str, float]:
+        """Each candidate's probability given the answers so far (uniform prior)."""
+        top = max(self.scores.values())
+        weights = {k: math.exp(v - top) for k, v in self.scores.items()}
+        total = sum(weights.values())
+        return {k: w / total for k, w in weights.items()}
+
+    def observe(
+        self,
+        text: str,
+        confidence: float = 1.0,
+        model_confidence: Mapping[str, float] | None = None,
+    ) -> DialectDecision | None:
+        """Add one answer (the recognised words and the recognizer's confidence 0..1).
+
+        `model_confidence`: candidate id -> confidence of that candidate's own recognizer on
+        this utterance, when several models are installed. Returns a `DialectDecision` when
+        the evidence is now clear enough to switch, else None.
+        """
+        self.turns += 1
+        conf = min(max(float(confidence), 0.0), 1.0)
+        ll = self.log_likelihoods(text)
+        top = max(ll.values())
+        for k, v in ll.items():
+            self.scores[k] += conf * (v - top)
+        for k, c in (model_confidence or {}).items():
+            if k in self.scores:
+                self.scores[k] += math.log(min(max(float(c), 0.0), 1.0) + 1e-3)
+        if any(v != top for v in ll.values()):
+            self.evidence.append(normalise(text))
+        if self.locked:
+            return None
+        post = self.posteriors()
+        best = max(post, key=lambda k: (post[k], k == self.current))
+        if best == self.current:
+            return None
+        if post[best] < self.threshold:
+            return None
+        if self.scores[best] - self.scores[self.current] < self.margin:
+            return None
+        return self._switch(best, "detected", post[best])
+
+    def override(self, dialect: str, source: str = "caller") -> DialectDecision:
+        """The caller (or staff) chose `dialect`: switch and stop automatic switching."""
+        self.locked = True
+        return self._switch(dialect, source, 1.0)
+
+    def _switch(self, dialect: str, source: str, posterior: float) -> DialectDecision:
+        previous, self.current = self.current, dialect
+        return DialectDecision(
+            dialect, previous, source, round(posterior, 3), self.turns, tuple(self.evidence)
+        )
+
+
+def _contains(words: list[str], tokens: list[str]) -> bool:
+    n = len(tokens)
+    return any(words[i : i + n] == tokens for i in range(len(words) - n + 1))

@@ -1,12 +1,16 @@
 """Detecting an unknown caller's dialect from their first answers.
 
-Each candidate pack is a bag of phrases. A heard phrase is scored with a smoothed likelihood:
-P(phrase | dialect) = (1 - eps) / |phrases of the dialect| when the dialect has it, and
-eps / |all phrases| otherwise. So a phrase only one dialect has ("nae bother") weighs much
-more than one every pack shares ("yes", which slightly favours the smaller, plainer packs:
-a caller who only says standard words stays on the base pack). Each answer's evidence is
-scaled by the recognizer's confidence, and, when the utterance was recognised with several
-models, each candidate's own model confidence adds its log. The detector switches only when
+Each candidate pack holds its own phrases (those its file adds) and the phrases it inherits.
+A caller of a dialect is modelled as using one of its own expressions with probability
+`own_share`, else one of the inherited ones, each uniformly; smoothed by `epsilon` for words
+outside the pack: P(phrase | dialect) = (1 - eps) * (share_own / |own| if own, else
+(1 - share_own) / |inherited| if inherited) + eps / |all phrases|. So a phrase only one
+dialect has ("nae bother") weighs much more than one every pack shares ("yes"), which favours
+the plainest pack having it (a caller who only says standard words stays on the base pack),
+and a UK Standard phrase points to the UK pack rather than to the packs inheriting it.
+Each answer's evidence is scaled by the recognizer's confidence, and, when the utterance was
+recognised with several models, each candidate's own model confidence adds its log.
+The detector switches only when
 the best dialect's posterior passes `threshold` AND it leads the current one by `margin`
 (log-odds): hysteresis, so one odd answer does not flip the voice back and forth. The caller's
 own choice (`override`) always wins and stops automatic switching.
@@ -36,8 +40,13 @@ class DialectDecision:
 @dataclass
 class _Candidate:
     id: str
-    phrases: frozenset[str]
+    own: frozenset[str]
+    inherited: frozenset[str]
     tokens: list[list[str]] = field(default_factory=list)
+
+    @property
+    def phrases(self) -> frozenset[str]:
+        return self.own | self.inherited
 
 
 class DialectDetector:
@@ -52,18 +61,30 @@ class DialectDetector:
         candidates: Iterable[DialectPack] | Mapping[str, Iterable[str]],
         *,
         start: str | None = None,
-        threshold: float = 0.85,
-        margin: float = 2.5,
+        threshold: float = 0.7,
+        margin: float = 2.0,
         epsilon: float = 0.05,
+        own_share: float = 0.7,
     ) -> None:
+        items: list[tuple[str, set[str], set[str]]]
         if isinstance(candidates, Mapping):
-            items = [(str(k), {normalise(p) for p in v}) for k, v in candidates.items()]
+            items = [(str(k), {normalise(p) for p in v}, set()) for k, v in candidates.items()]
         else:
-            items = [(p.id, set(p.phrase_intents())) for p in candidates]
+            items = []
+            for pack in candidates:
+                # own = what this pack's file adds (everything, for a base pack)
+                own = {
+                    ph.text
+                    for phs in pack.intents.values()
+                    for ph in phs
+                    if ph.origin.pack == pack.id or pack.is_base
+                }
+                items.append((pack.id, own, set(pack.phrase_intents()) - own))
         if not items:
             raise ValueError("DialectDetector needs at least one candidate dialect")
         self.candidates = [
-            _Candidate(i, frozenset(ps), [p.split() for p in sorted(ps)]) for i, ps in items
+            _Candidate(i, frozenset(own), frozenset(inh), [p.split() for p in sorted(own | inh)])
+            for i, own, inh in items
         ]
         ids = [c.id for c in self.candidates]
         if start is not None and start not in ids:
@@ -72,6 +93,7 @@ class DialectDetector:
         self.threshold = threshold
         self.margin = margin
         self.epsilon = epsilon
+        self.own_share = own_share
         self.locked = False
         self.turns = 0
         self.scores: dict[str, float] = dict.fromkeys(ids, 0.0)
@@ -93,11 +115,17 @@ class DialectDetector:
         if not norm or not any(hits.values()):
             return dict.fromkeys(self.scores, 0.0)
         out = {}
+        floor = self.epsilon / self._vocab
         for c in self.candidates:
+            p = 0.0
             if hits[c.id]:
-                out[c.id] = math.log((1 - self.epsilon) / max(len(c.phrases), 1))
-            else:
-                out[c.id] = math.log(self.epsilon / self._vocab)
+                phrase = hits[c.id][0]
+                share = self.own_share if c.inherited else 1.0
+                if phrase in c.own:
+                    p = share / len(c.own)
+                else:
+                    p = (1 - share) / len(c.inherited)
+            out[c.id] = math.log((1 - self.epsilon) * p + floor)
         return out
 
     def posteriors(self) -> dict[str, float]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dialects.detect import DialectDetector
+from dialects.model import DialectPack
 from ivr.dialog.backend import InMemoryBackend
 from ivr.dialog.engine import DialogEngine
 from ivr.flows import DialogBundle, load_bundle
@@ -113,6 +114,13 @@ class IntentScore:
         return sum(self.right[k] for k in kinds) / total if total else 0.0
 
 
+def add_pronunciations(engine: Engine, packs: Iterable[DialectPack]) -> None:
+    """Give `engine` the packs' own pronunciations (PocketSphinx), as `engine_for` does."""
+    for pack in packs:
+        if pack.pronunciations and hasattr(engine, "add_words"):
+            engine.add_words(pack.pronunciations)
+
+
 def english_dialects() -> list[str]:
     """Ids of the shipped English dialect packs (not the base)."""
     lib = pack_library()
@@ -124,7 +132,9 @@ def intent_scores(
 ) -> tuple[IntentScore, IntentScore]:
     """(base-only, dialect-aware) intent scores of `dialect`'s rows."""
     base_pipe = StatePhrases([load_bundle(dialect=base)])
-    aware_pipe = StatePhrases([load_bundle(dialect=dialect)])
+    aware = load_bundle(dialect=dialect)
+    add_pronunciations(engine, [aware.pack])
+    aware_pipe = StatePhrases([aware])
     base_score, aware_score = IntentScore(), IntentScore()
     for utt in rows:
         if utt.dialect != dialect:
@@ -170,6 +180,7 @@ def detection(
     ids = lib.of_language(language)
     packs = [lib.resolve(i) for i in ids]
     union = StatePhrases([load_bundle(dialect=i) for i in ids])
+    add_pronunciations(engine, packs)
     heard: dict[Path, Heard] = {}
     rng = random.Random(seed)
     out: dict[str, DetectionResult] = {}

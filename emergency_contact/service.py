@@ -193,6 +193,9 @@ class EscalationService:
         The trigger is read from the reason and the caller's own words (emergency words, a
         keypress of the configured digit...); see `trigger`."""
         trigger = self.trigger_for_call(call_sid, reason, priority)
+        if customer_id is None:  # identified earlier in the call (or by caller ID) by the session
+            call = self.store.get_call(call_sid)
+            customer_id = call.customer_id if call is not None else None
         return self.trigger(call_sid, customer_id, trigger, channel=channel, cues=cues)
 
     def trigger_for_call(self, call_sid: str, reason: str, priority: str = "normal") -> Trigger:
@@ -999,6 +1002,34 @@ class EscalationService:
                     data=data,
                 )
             )
+
+    def record(
+        self, escalation_id: int, kind: str, contact_id: int | None, data: dict[str, Any]
+    ) -> None:
+        """Store one event (an answer, a voicemail, a status callback...)."""
+        with self.store.write() as session:
+            row = session.get(EscalationRow, escalation_id)
+            if row is None:
+                raise UnknownEscalation(f"no escalation {escalation_id}")
+            self._event(session, row, kind, contact_id, data)
+
+    def escalation_for_sms_reply(self, phone: str) -> tuple[int, int] | None:
+        """(escalation id, contact id) an SMS reply from `phone` answers: the latest
+        escalation still looking for a contact that texted this number."""
+        with self.store.read() as session:
+            found = session.execute(
+                select(OutboxRow.escalation_id, OutboxRow.contact_id)
+                .join(EscalationRow, EscalationRow.id == OutboxRow.escalation_id)
+                .where(
+                    OutboxRow.to_number == phone,
+                    OutboxRow.kind == "contact_sms",
+                    OutboxRow.status == "sent",
+                    EscalationRow.state.in_(("notifying", "supervisor", "accepted")),
+                )
+                .order_by(OutboxRow.id.desc())
+                .limit(1)
+            ).first()
+            return None if found is None else (int(found[0]), int(found[1]))
 
     # ================================================================ helpers
     def _lock(self, session: Session, escalation_id: int) -> EscalationRow:

@@ -77,12 +77,25 @@ def create_app(settings: Settings | None = None, deps: SessionDeps | None = None
         from ivr.twilio.signature import log_startup_warnings
 
         log_startup_warnings(settings)
-        yield
+        # escalation (issue 6): the service and its outbox worker (emergency_contact)
+        from ivr.web.escalation_routes import setup_escalation, stop_escalation
+
+        if deps.escalation is None:
+            deps.escalation = setup_escalation(app, settings, deps.store)
+        else:
+            app.state.escalation = deps.escalation
+        try:
+            yield
+        finally:
+            stop_escalation(app)
 
     app = FastAPI(title="Elder voice IVR", lifespan=lifespan)
     app.state.settings = settings
+    from ivr.web.escalation_routes import router as escalation_router
     from ivr.web.twilio_routes import router as twilio_router
 
+    # before the Twilio router: it answers /twilio/next and /twilio/dial-done for escalations
+    app.include_router(escalation_router)
     app.include_router(twilio_router)
 
     @app.get("/healthz")

@@ -48,6 +48,8 @@ class SessionDeps:
     listeners: list[Callable[[SessionEvent], None]] = field(default_factory=list)
     timeout_warning_s: float = 3.0
     min_confidence: float = 0.0
+    # escalation (issue 6): emergency_contact.service.EscalationService, set by the app
+    escalation: Any = None
 
 
 class CallSession:
@@ -386,6 +388,31 @@ class CallSession:
         from ivr.twilio.handoff import Handoff
 
         kind = "agent" if isinstance(action, Transfer) else "hangup"
+        # --- escalation (issue 6, emergency_contact): every transfer starts (or joins) an
+        # escalation: agent queue + hand-off package, emergency contacts as the policy says.
+        # Life-threatening words: the caller first hears, slowly and twice, how to reach the
+        # emergency services (notices are safety prompts: not interruptible).
+        if isinstance(action, Transfer) and self.deps.escalation is not None:
+            decision = await self._db(
+                self.deps.escalation.on_transfer,
+                self.call_sid,
+                action.customer_id,
+                action.reason,
+                action.priority,
+                channel=self.channel,
+            )
+            if decision is not None:
+                self._emit(
+                    "escalation",
+                    id=decision.escalation_id,
+                    severity=decision.severity,
+                    trigger=decision.trigger.kind,
+                )
+                for notice in decision.notices:
+                    for _ in range(notice.repeat):
+                        say = Say(notice.key, notice.text, False, notice.rate_wpm)
+                        await self._say(say)
+        # --- end escalation
         self._ending = True
         self.deps.handoffs.set(self.call_sid, Handoff(kind=kind, reason=action.reason, say_text=""))
         await self._db(

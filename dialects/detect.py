@@ -111,7 +111,10 @@ class DialectDetector:
         """Each candidate's log-likelihood of having produced `text` (0 for all if no phrase
         of any candidate is in it: such an answer says nothing about the dialect)."""
         norm = normalise(text)
-        hits = {c.id: self._phrases_in(norm, c) for c in self.candidates}
+        if any(norm in c.phrases for c in self.candidates):  # a whole phrase beats a part
+            hits = {c.id: [norm] if norm in c.phrases else [] for c in self.candidates}
+        else:
+            hits = {c.id: self._phrases_in(norm, c) for c in self.candidates}
         if not norm or not any(hits.values()):
             return dict.fromkeys(self.scores, 0.0)
         out = {}

@@ -25,6 +25,7 @@ _COMMAND_MODULES = [
     ("ivr.commands.call", "app", "call"),  # ivr call simulate
     ("ivr.commands.cues", "register", None),  # ivr cues FILE
     ("ivr.commands.dialects", "app", "dialects"),  # ivr dialects list|check
+    ("ivr.commands.escalation", "app", "escalation"),  # ivr escalation worker|list|show
 ]
 
 

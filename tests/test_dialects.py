@@ -267,3 +267,51 @@ def test_gyeongsang_phrases_on_vosk_korean(tmp_path):
             total += 1
     print(f"Gyeongsang phrase-list intent accuracy: {right}/{total}")
     assert right / total >= KO_BAR
+
+
+def _loader(dialect: str):
+    lp = language_pack(dialect)
+    return lp.prompts, lp.lexicon
+
+
+def _events(actions, kind):
+    return [a for a in actions if isinstance(a, Event) and a.kind == kind]
+
+
+def test_caller_chooses_a_language_by_keypad_in_the_language_menu():
+    base = load_bundle()
+    eng = DialogEngine(
+        base.flow, base.prompts, InMemoryBackend(), lexicon=base.lexicon, dialect_loader=_loader
+    )
+    eng.start()
+    assert eng.state == "ask_account"
+    out = eng.handle(UserInput(kind="speech", text="change language", phrase="change language"))
+    assert eng.state == "language_menu" and "press 4" in " ".join(
+        a.text for a in out if isinstance(a, Say)
+    )
+    out = eng.handle(UserInput(kind="dtmf", digits="4"))
+    assert _events(out, "dialect_requested")[0].data == {"dialect": "yue", "source": "caller"}
+    assert _events(out, "dialect_changed")[0].data["to"] == "yue"
+    assert eng.state == "ask_account" and eng.dialect == "yue"  # back to the question
+    spoken_now = " ".join(a.text for a in out if isinstance(a, Say))
+    assert "井号键" in spoken_now  # asked again, in Chinese wording
+    assert "講 廣東話" in out[-1].phrases
+
+
+def test_caller_asks_for_a_language_by_voice_and_keeps_their_place():
+    base = load_bundle()
+    eng = DialogEngine(
+        base.flow, base.prompts, InMemoryBackend(), lexicon=base.lexicon, dialect_loader=_loader
+    )
+    eng.start()
+    out = eng.handle(
+        UserInput(kind="speech", text="speak to me in korean", phrase="speak to me in korean")
+    )
+    assert eng.state == "ask_account" and eng.dialect == "ko"
+    assert "계좌 번호" in " ".join(a.text for a in out if isinstance(a, Say))
+    # without a loader the request is still reported for the session to act on
+    plain = DialogEngine(base.flow, base.prompts, InMemoryBackend(), lexicon=base.lexicon)
+    plain.start()
+    out = plain.handle(UserInput(kind="speech", text="cantonese please", phrase="cantonese please"))
+    assert _events(out, "dialect_requested")[0].data["dialect"] == "yue"
+    assert plain.state == "ask_account" and plain.dialect is None

@@ -117,6 +117,7 @@ PATHS: dict[str, list[UserInput]] = {
     "offer_person": [keys("1"), NO_INPUT, NO_INPUT, NO_INPUT],
     "confirm_goodbye": [keys("1"), speech("goodbye")],
     "locked_offer_person": [keys("2")] + [keys(ACCOUNT + "#"), keys("1111#")] * 3,
+    "language_menu": [keys("1"), keys("8")],
 }
 
 

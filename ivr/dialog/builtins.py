@@ -41,6 +41,9 @@ class ActionContext(Protocol):
     def today(self) -> Any:
         """Today's date (injectable for tests)."""
 
+    def switch_dialect(self, dialect: str, source: str) -> bool:
+        """Speak and understand `dialect` from now on (False if it cannot be loaded here)."""
+
 
 Step = Callable[[ActionContext, dict[str, Any]], str]
 
@@ -129,7 +132,20 @@ def load_latest_ticket(ctx: ActionContext, args: dict[str, Any]) -> str:
     return "found"
 
 
+def set_dialect(ctx: ActionContext, args: dict[str, Any]) -> str:
+    """The caller chose a language or dialect (`args.dialect`, a pack id) by voice or keypad.
+
+    Always emits `Event("dialect_requested")` for the session (TTS voice, recognizer, profile);
+    when the engine can load packs itself, the wording switches at once.
+    """
+    dialect = str(args.get("dialect", ""))
+    ctx.emit(Event("dialect_requested", {"dialect": dialect, "source": "caller"}))
+    ctx.switch_dialect(dialect, "caller")
+    return "done"
+
+
 STEPS: dict[str, tuple[Step, tuple[str, ...]]] = {
+    "set_dialect": (set_dialect, ("done",)),
     "identify_by_phone": (identify_by_phone, ("found", "not_found")),
     "accept_identity": (accept_identity, ("done",)),
     "verify_account": (verify_account, ("ok", "wrong", "locked")),

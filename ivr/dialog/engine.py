@@ -55,7 +55,10 @@ class DialogEngine:
         lexicon: Lexicon | None = None,
         today: Callable[[], date] = date.today,
         dialect: str | None = None,
+        dialect_loader: Callable[[str], tuple[Prompts, Lexicon]] | None = None,
     ) -> None:
+        """`dialect_loader(pack_id) -> (prompts, lexicon)` lets the caller's own choice of
+        language (the flow's `set_dialect` step) switch the wording at once."""
         if lexicon is None:
             from ivr.flows import load_lexicon_for
 
@@ -70,6 +73,8 @@ class DialogEngine:
         self.rate_wpm = rate_wpm
         self.language = prompts.language
         self.dialect = dialect
+        self.dialect_loader = dialect_loader
+        self._global_from: str | None = None
         self.variables: dict[str, Any] = {}
         self.customer: CustomerInfo | None = None
         self.pending_customer: CustomerInfo | None = None
@@ -120,6 +125,7 @@ class DialogEngine:
         if self._state is None:
             raise RuntimeError("DialogEngine.handle() called before start()")
         self._out = []
+        self._global_from = None
         kind = user_input.kind
         if kind == "timeout_warning":
             self._say_key(self.flow.states[self._state], "timeout_warning")
@@ -222,6 +228,21 @@ class DialogEngine:
         """Words for a currency in the call's language, if the prompts file has them."""
         return self.prompts.currencies.get(code)
 
+    def switch_dialect(self, dialect: str, source: str) -> bool:
+        """Load `dialect` with the `dialect_loader` and switch to it (False without one, or
+        if it cannot be loaded: the call goes on in the current wording)."""
+        if self.dialect_loader is None or dialect == self.dialect:
+            return False
+        try:
+            prompts, lexicon = self.dialect_loader(dialect)
+            for action in self.set_language_pack(prompts, lexicon, dialect=dialect):
+                if isinstance(action, Event):
+                    self.emit(Event(action.kind, {**action.data, "source": source}))
+        except (ValueError, OSError) as exc:
+            self.emit(Event("dialect_failed", {"dialect": dialect, "error": str(exc)}))
+            return False
+        return True
+
     def today(self) -> date:
         """Today's date (for "on Friday the fourteenth of March")."""
         return self._today()
@@ -233,7 +254,10 @@ class DialogEngine:
         self._chain_says = []
         for _ in range(MAX_CHAIN):
             if target == RETURN:
-                target = self._previous_state()
+                # reached from a global request without a new question (a language change):
+                # back to the question it interrupted; else the one asked before this one
+                from_global = self._global_from is not None and self._global_from == self._state
+                target = self._state if from_global and self._state else self._previous_state()
             s = self.flow.states[target]
             self.emit(Event("state", {"from": self._where, "to": target}))
             self._where = target
@@ -498,6 +522,7 @@ class DialogEngine:
 
     def _global(self, intent: str) -> None:
         target = self.flow.global_intents[intent]
+        self._global_from = self._state
         if target == "@repeat":
             self._repeat()
         elif target == "@slower":

@@ -46,7 +46,11 @@ def test_default_flow_loads_with_its_prompts_and_intents() -> None:
     bundle = load_bundle()
     assert bundle.flow.start == "greeting"
     assert bundle.flow.global_keys == {
-        "0": "person", "*": "back", "#": "more_time", "9": "repeat", "8": "language"
+        "0": "person",
+        "*": "back",
+        "#": "more_time",
+        "9": "repeat",
+        "8": "language",
     }
     menus = [s for s in bundle.flow.states.values() if s.type == "menu"]
     assert menus and all(len(m.choices) <= 4 for m in menus)

@@ -52,6 +52,7 @@ def build_deps(settings: Settings, listeners: list[Any] | None = None) -> Sessio
         endpointer_config=config,
         handoffs=HandoffRegistry(),
         listeners=list(listeners or []),
+        free_form_everywhere=settings.asr_free_form_everywhere,
     )
 
 
@@ -64,6 +65,10 @@ def create_app(settings: Settings | None = None, deps: SessionDeps | None = None
         nonlocal deps
         if deps is None:
             deps = build_deps(settings, listeners=[_log_event])
+            from ivr.session.warmup import warm_recognizer, warm_tts_in_background
+
+            warm_recognizer(deps)
+            warm_tts_in_background(deps)
         app.state.deps = deps
         app.state.handoffs = deps.handoffs
         app.state.status_recorder = deps.store.record_status_callback

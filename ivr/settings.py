@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     trailing_silence_s: float = 1.2
     no_input_timeout_s: float = 8.0
     max_utterance_s: float = 30.0
+    asr_free_form_everywhere: bool = Field(
+        default=False,
+        description="decode every answer free-form, ignoring phrase lists (the naive baseline "
+        "that benchmarks compare against; never use it in service)",
+    )
 
     # server
     host: str = "127.0.0.1"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +49,7 @@ class SessionDeps:
     listeners: list[Callable[[SessionEvent], None]] = field(default_factory=list)
     timeout_warning_s: float = 3.0
     min_confidence: float = 0.0
+    free_form_everywhere: bool = False  # the naive benchmark baseline: no phrase lists
     # escalation (issue 6): emergency_contact.service.EscalationService, set by the app
     escalation: Any = None
 
@@ -79,6 +81,8 @@ class CallSession:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._listen: Listen | None = None
         self._queued_keys: list[str] = []
+        self._utt_wall: float | None = None
+        self._decode_ms = 0.0
 
     # ---- helpers ---------------------------------------------------------------------------
     @property
@@ -260,17 +264,22 @@ class CallSession:
                 await self._handle(UserInput(kind="no_match"))
 
     async def _recognise_inner(self, utt: UtteranceEnded) -> None:
+        self._utt_wall = time.monotonic()
         listen = self._listen
         if listen is None:
             return
-        phrases = None if listen.free_form else list(listen.phrases)
+        free = listen.free_form or self.deps.free_form_everywhere
+        phrases = None if free else list(listen.phrases)
         stream = AsyncStream(
             self.deps.engine.open_stream(
-                utt.sample_rate, phrases, **({"sequence": True} if listen.digits else {})
+                utt.sample_rate,
+                phrases,
+                **({"sequence": True} if listen.digits and phrases else {}),
             )
         )
         await stream.accept(utt.audio)
         rec: Recognition = await stream.finish()
+        self._decode_ms = (time.monotonic() - self._utt_wall) * 1000
         self.pace.add(len(rec.words), utt.speech_s)
         if not self.rate_fixed and self.pace.caller_wpm:
             self.rate_wpm = reply_rate_for(self.pace.caller_wpm, base=self.rate_wpm)
@@ -282,7 +291,7 @@ class CallSession:
         listen = self._listen
         if listen is None:
             return
-        if listen.free_form:
+        if listen.free_form or self.deps.free_form_everywhere:
             heard = rec.text.strip()
             inp = UserInput(
                 kind="speech" if heard else "no_match",
@@ -378,6 +387,13 @@ class CallSession:
             audio_start_s=self.t,
             audio_end_s=self.t,
         )
+        if self._utt_wall is not None:
+            # end of speech detected -> first reply audio handed to the transport
+            reply_ms = (time.monotonic() - self._utt_wall) * 1000
+            self._emit(
+                "reply_latency", reply_ms=round(reply_ms, 1), decode_ms=round(self._decode_ms, 1)
+            )
+            self._utt_wall = None
         await self.sink.send_audio(audio)
         await self.sink.send_mark(name)
 

@@ -732,6 +732,16 @@ class EscalationService:
                 if row.agent_status in ("queued", "breached"):
                     row.agent_status = "answered"
             elif row.agent_status in ("queued", "breached"):
+                if row.agent_status == "queued":  # the <Dial> rang for the SLA: a breach
+                    self._event(
+                        session,
+                        row,
+                        "sla_breach",
+                        data={
+                            "sla_s": self.policy.sla_for(row.severity),
+                            "dial_status": dial_status,
+                        },
+                    )
                 row.agent_status = "breached"
                 self._alert(row, f"agent did not answer ({dial_status or 'no status'})")
                 self._fallback(session, row, utcnow(), f"dial {dial_status or 'not answered'}")
@@ -777,9 +787,12 @@ class EscalationService:
         """Queue figures: escalations handed to agents, how many a person answered, the share
         answered within `within_s` seconds, SLA breaches, waiting now."""
         with self.store.read() as session:
-            rows = session.scalars(
-                select(EscalationRow).where(EscalationRow.agent_status != "none")
-            ).all()
+            rows = [
+                _record(r)
+                for r in session.scalars(
+                    select(EscalationRow).where(EscalationRow.agent_status != "none")
+                )
+            ]
             breaches = session.scalars(
                 select(EscalationEventRow.escalation_id).where(
                     EscalationEventRow.kind == "sla_breach"

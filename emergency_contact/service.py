@@ -37,7 +37,7 @@ from carestore.timeutil import utcnow
 from emergency_contact import messages
 from emergency_contact.audit import audit
 from emergency_contact.contacts import ContactBook, contact_record
-from emergency_contact.links import LinkGrant, issue_token, open_token
+from emergency_contact.links import LinkError, LinkGrant, issue_token, open_token
 from emergency_contact.masking import mask_text
 from emergency_contact.notifier import OutboundItem, SendResult
 from emergency_contact.outbox import enqueue
@@ -862,8 +862,14 @@ class EscalationService:
 
     def open_link(self, token: str, viewer: str) -> tuple[LinkGrant, dict[str, Any]]:
         """The limited view an expiring link opens (audited); `LinkError` if invalid."""
-        with self.store.write() as session:
-            grant = open_token(session, token, viewer)
+        error: LinkError | None = None
+        with self.store.write() as session:  # commits the audit row of a refused link too
+            try:
+                grant = open_token(session, token, viewer)
+            except LinkError as exc:
+                error = exc
+        if error is not None:
+            raise error
         return grant, limited_view(self.package(grant.escalation_id), grant.audience)
 
     def link_url(self, token: str) -> str:

@@ -65,8 +65,9 @@ def enqueue(
             created_at=utcnow(),
         )
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(OutboxRow.id)
     )
-    return bool(result.rowcount)
+    return result.first() is not None
 
 
 def backoff_s(attempt: int, timing: OutboxTiming, rng: random.Random | None = None) -> float:

@@ -82,6 +82,7 @@ class TwilioStandIn:
     auth_token: str
     script: dict[str, str] = field(default_factory=dict)
     callback_delay_s: float = 0.05
+    latency_s: float = 0.0  # every create request takes this long (busy API)
     requests: list[Received] = field(default_factory=list)
     webhooks: list[Webhook] = field(default_factory=list)
     calls: list[dict[str, Any]] = field(default_factory=list)
@@ -192,6 +193,8 @@ class TwilioStandIn:
             if not self._authorised(request):
                 rec.status = 401
                 return self._error(401, 20003, "Authenticate")
+            if self.latency_s:
+                time.sleep(self.latency_s)
             fault = self._fault(kind)
             if fault is not None and fault.delay_s:
                 time.sleep(fault.delay_s)

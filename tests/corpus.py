@@ -9,6 +9,8 @@ skipping.
 from __future__ import annotations
 
 import gzip
+import hashlib
+import random
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -113,3 +115,51 @@ def long_prompts(min_words: int = 5) -> list[Prompt]:
     return sorted(
         (p for p in prompts().values() if len(p.words) >= min_words), key=lambda p: p.name
     )
+
+
+@dataclass(frozen=True)
+class ListTrial:
+    """One short prompt to recognise against a phrase list that does (or does not) hold it."""
+
+    prompt: Prompt
+    text: str  # the prompt's normalised transcript
+    phrases: list[str]
+    in_list: bool
+
+    @property
+    def half(self) -> int:
+        """0 or 1, a stable split by word (for choosing thresholds on one half only)."""
+        return word_half(self.text)
+
+
+def word_half(text: str) -> int:
+    """A stable 0/1 split of transcripts (md5 parity)."""
+    return int(hashlib.md5(text.encode()).hexdigest(), 16) % 2
+
+
+def short_prompt_trials(
+    known, list_size: int = 25, seed: int = 1, max_words: int = 3
+) -> tuple[list[ListTrial], list[ListTrial]]:
+    """Every distinct short prompt (1..`max_words` words, letters and phonetic alphabet left
+    out) whose words all satisfy `known(word)`, each recognised twice: against a seeded random
+    list of `list_size` other transcripts plus itself (in list), and against `list_size` others
+    (out of list). Returns (in_list, out_of_list)."""
+    items: dict[str, Prompt] = {}
+    for p in sorted(prompts().values(), key=lambda p: p.name):
+        if p.name.startswith(("letters/", "phonetic/")) or not 1 <= len(p.words) <= max_words:
+            continue
+        if all(known(w) for w in p.words):
+            items.setdefault(" ".join(p.words), p)
+    texts = sorted(items)
+    rnd = random.Random(seed)
+    inl: list[ListTrial] = []
+    for t in texts:
+        lst = rnd.sample([x for x in texts if x != t], list_size - 1) + [t]
+        rnd.shuffle(lst)
+        inl.append(ListTrial(items[t], t, lst, True))
+    rnd = random.Random(seed + 6)
+    ool = [
+        ListTrial(items[t], t, rnd.sample([x for x in texts if x != t], list_size), False)
+        for t in texts
+    ]
+    return inl, ool

@@ -1,17 +1,23 @@
 """English phrase-list recognition on real telephone speech (Asterisk prompts, 8 kHz).
 
-Every clip is recognised against one IVR phrase list of 44 entries: the digits, common answers
-and menu words. The word set was chosen for a typical menu, not for these files; the list also
-holds entries no clip says ("yes", "operator", "help", ...), as a real menu would.
+Two sets:
+- the menu set: 39 clips (digits 0-9 and 24 other words/phrases) each recognised against one IVR
+  phrase list of 44 entries; the list also holds entries no clip says ("yes", "operator", ...),
+  as a real menu would; 30 other real clips are out of list;
+- the broad set (the general check, no word chosen by hand): every distinct short prompt of the
+  corpus (1-3 words, 192 of them), each against a seeded random list of 25 transcripts with and
+  without itself. Its words are split in two halves by a hash: the engine's rejection threshold
+  (`REJECT_COST`) was chosen on half 0 only; rejection is asserted on half 1.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from corpus import prompt
+from corpus import prompt, short_prompt_trials
 
 from speech.asr.metrics import accuracy
+from speech.asr.phrases import match_phrase
 from speech.asr.pocketsphinx_engine import PocketSphinxEngine
 from speech.asr.registry import get_engine, recognize
 from speech.wav import Audio, read_wav
@@ -100,9 +106,18 @@ OUT_OF_LIST = [
     "your",
 ]
 
-# measured here: 36/39 = 0.923 with the telephone front-end, 33/39 = 0.846 naive; 4/30 rejected
-ACCURACY_BAR = 0.90
-REJECTION_BAR = 0.10
+# Measured (PocketSphinx en-us, telephone front end; before this front end: 36/39 = 0.923 top
+# choice, 4/30 out-of-list clips rejected):
+#   menu set: top choice 37/39 = 0.949 (naive baseline 0.846); accepted and right 36/39 = 0.923;
+#             out-of-list clips rejected 21/30 = 0.70
+#   broad set: top choice 182/192 = 0.948; held-out half 1: in-list accepted 0.964, out-of-list
+#             rejected 0.712 (half 0, where the threshold was chosen: 0.975 / 0.519)
+TOP_BAR = 0.94
+ACCEPTED_BAR = 0.90
+BROAD_TOP_BAR = 0.93
+HELD_OUT_ACCEPT_BAR = 0.95
+HELD_OUT_REJECT_BAR = 0.65
+MENU_REJECT_BAR = 0.65
 
 
 def _items():
@@ -114,35 +129,50 @@ def engine():
     return get_engine("en", "pocketsphinx")
 
 
+@pytest.fixture(scope="module")
+def broad(engine):
+    """(trial, recognition) for every in-list and out-of-list trial of the broad set."""
+    inl, ool = short_prompt_trials(lambda w: not engine.missing_words([w]))
+    assert len(inl) >= 150 and all(len(t.phrases) >= 20 for t in inl + ool)
+    run = [(t, recognize(engine, read_wav(t.prompt.path), t.phrases)) for t in inl + ool]
+    return [r for r in run if r[0].in_list], [r for r in run if not r[0].in_list]
+
+
 @pytest.mark.slow
 def test_phrase_list_accuracy_beats_naive_baseline(engine):
     assert len(PHRASES) >= 20 and len(IN_LIST) >= 30
-    naive = PocketSphinxEngine(dither=0.0)  # plain grammar, no telephone front-end
-    expected, got, got_naive, wrong = [], [], [], []
+    # plain grammar, stock decoder settings, no noise floor, no rejection
+    naive = PocketSphinxEngine(dither=0.0, min_confidence=0.0, telephone_front_end=False)
+    expected, top, accepted, got_naive, wrong = [], [], [], [], []
     for phrase, name in _items():
         audio = read_wav(prompt(name).path)
         assert audio.sample_rate == 8000
         rec = recognize(engine, audio, PHRASES)
         up = Audio(np.repeat(audio.samples, 2), 16000)  # naive sample-doubling to 16 kHz
         expected.append(phrase)
-        got.append(rec.phrase)
+        top.append(match_phrase(rec.text, PHRASES))
+        accepted.append(rec.phrase)
         got_naive.append(recognize(naive, up, PHRASES).phrase)
         if rec.phrase != phrase:
-            wrong.append((name, phrase, rec.text))
+            wrong.append((name, phrase, rec.text, rec.confidence))
         if rec.phrase is not None:
             assert rec.words and all(0 <= w.start < w.end for w in rec.words)
-            assert 0.0 <= rec.confidence <= 1.0
-    acc, acc_naive = accuracy(expected, got), accuracy(expected, got_naive)
+            assert rec.confidence >= engine.min_confidence
+        assert 0.0 <= rec.confidence <= 1.0
+    acc_top, acc = accuracy(expected, top), accuracy(expected, accepted)
+    acc_naive = accuracy(expected, got_naive)
     print(
         f"\nphrase-list accuracy (PocketSphinx en-us, {len(expected)} real 8 kHz clips, "
-        f"{len(PHRASES)}-entry list): {acc:.3f}; naive baseline {acc_naive:.3f}; wrong: {wrong}"
+        f"{len(PHRASES)}-entry list): top choice {acc_top:.3f}, accepted and right {acc:.3f}; "
+        f"naive baseline {acc_naive:.3f}; wrong or rejected: {wrong}"
     )
-    assert acc >= ACCURACY_BAR, wrong
-    assert acc > acc_naive
+    assert acc_top >= TOP_BAR, wrong
+    assert acc >= ACCEPTED_BAR, wrong
+    assert acc_top > acc_naive
 
 
 @pytest.mark.slow
-def test_out_of_list_speech_is_rejected_at_a_measured_rate(engine):
+def test_out_of_list_menu_speech_is_rejected(engine):
     rejected = []
     for name in OUT_OF_LIST:
         rec = recognize(engine, read_wav(prompt(name).path), PHRASES)
@@ -150,5 +180,53 @@ def test_out_of_list_speech_is_rejected_at_a_measured_rate(engine):
         if rec.rejected:
             assert rec.phrase is None
     rate = sum(rejected) / len(rejected)
-    print(f"\nout-of-list rejection rate: {rate:.3f} of {len(rejected)} real clips")
-    assert rate >= REJECTION_BAR
+    print(f"\nout-of-list rejection rate (menu list): {rate:.3f} of {len(rejected)} real clips")
+    assert rate >= MENU_REJECT_BAR
+
+
+@pytest.mark.slow
+def test_broad_short_prompt_accuracy(broad):
+    inl, _ = broad
+    top = sum(match_phrase(r.text, t.phrases) == t.text for t, r in inl) / len(inl)
+    ok = sum(r.phrase == t.text for t, r in inl) / len(inl)
+    wrong = [(t.prompt.name, r.text) for t, r in inl if match_phrase(r.text, t.phrases) != t.text]
+    print(
+        f"\nbroad set: {len(inl)} real short prompts, 25-entry lists: top choice {top:.3f}, "
+        f"accepted and right {ok:.3f}; wrong: {wrong}"
+    )
+    assert top >= BROAD_TOP_BAR
+
+
+@pytest.mark.slow
+def test_rejection_on_held_out_half(broad):
+    inl, ool = broad
+    print(
+        "\nheld-out half 1 (threshold chosen on half 0): min_confidence -> "
+        "in-list accepted / out-of-list rejected"
+    )
+    table = {}
+    for th in (0.0, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9):
+        acc = [
+            match_phrase(r.text, t.phrases) is not None and r.confidence >= th
+            for t, r in inl
+            if t.half == 1
+        ]
+        rej = [
+            match_phrase(r.text, t.phrases) is None or r.confidence < th
+            for t, r in ool
+            if t.half == 1
+        ]
+        table[th] = (sum(acc) / len(acc), sum(rej) / len(rej))
+        print(f"  {th:.1f}: {table[th][0]:.3f} / {table[th][1]:.3f}")
+    held_in = [t for t, _ in inl if t.half == 1]
+    accept = sum(not r.rejected for t, r in inl if t.half == 1) / len(held_in)
+    reject = [r.rejected for t, r in ool if t.half == 1]
+    reject_rate = sum(reject) / len(reject)
+    print(
+        f"  engine default: in-list accepted {accept:.3f}, out-of-list rejected {reject_rate:.3f}"
+    )
+    assert accept >= HELD_OUT_ACCEPT_BAR
+    assert reject_rate >= HELD_OUT_REJECT_BAR
+    # confidence is graded: a stricter threshold never accepts more nor rejects less
+    assert table[0.9][0] <= table[0.5][0] <= table[0.0][0]
+    assert table[0.9][1] >= table[0.5][1] >= table[0.0][1]

@@ -34,6 +34,9 @@ class Recognition:
     `text` is what was heard. In phrase-list mode `phrase` is the list entry it matched (or None
     when the audio was rejected as out of list, in which case `rejected` is True and `text` may
     still hold the best guess). `confidence` is an overall 0..1 score.
+
+    In sequence mode (`open_stream(..., sequence=True)`) `items` are the list entries heard in
+    order ("four", "seven", ...) and `phrase` is them joined by spaces.
     """
 
     text: str
@@ -44,6 +47,7 @@ class Recognition:
     phrase: str | None = None
     rejected: bool = False
     audio_seconds: float = 0.0
+    items: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (what `ivr transcribe --json` prints)."""
@@ -71,9 +75,10 @@ class Engine(Protocol):
     model_name: str
 
     def open_stream(
-        self, sample_rate: int, phrases: Sequence[str] | None = None
+        self, sample_rate: int, phrases: Sequence[str] | None = None, *, sequence: bool = False
     ) -> RecognizerStream:
-        """Open a stream for audio at `sample_rate`; with `phrases`, decode in phrase-list mode."""
+        """Open a stream for audio at `sample_rate`; with `phrases`, decode in phrase-list mode,
+        and with `sequence=True` accept any run of list entries (digit strings, PINs)."""
 
     def missing_words(self, phrases: Sequence[str]) -> list[str]:
         """Words of `phrases` that the model's vocabulary lacks (they could never be heard)."""

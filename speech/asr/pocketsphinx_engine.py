@@ -1,39 +1,69 @@
 """PocketSphinx recognizer with the English model bundled in the `pocketsphinx` wheel.
 
-Used for English when no Vosk English model is installed. The model is 16 kHz, so telephone
-audio (8 kHz) is brought to 16 kHz with soxr and given a low deterministic noise floor
-(about -64 dBFS): telephone prompts and endpointed utterances carry runs of digital silence
-and an empty 4-8 kHz band, whose log energies otherwise distort cepstral mean normalisation.
-Measured on the Asterisk prompts this lifts phrase-list accuracy from about 82% to about 92%.
+Used for English when no Vosk English model is installed. The model is 16 kHz wideband; the
+telephone front end (measured on real Asterisk 8 kHz prompts, see `tests/test_asr_phrases_en.py`):
+
+- 8 kHz audio is brought to 16 kHz with soxr and given a low deterministic noise floor (about
+  -64 dBFS), so runs of digital silence and the empty 4-8 kHz band do not produce extreme log
+  energies;
+- cepstral mean normalisation is live (running) and starts every utterance from a fixed prior
+  measured on telephone speech through this same front end (`TELEPHONE_CMN`), instead of the
+  model's wideband prior or a batch mean dominated by the utterance's silence. The decoder's
+  feature state is reset before every decode, so a result never depends on earlier calls;
+- the model's own noise removal is off (its estimate carried over between utterances), and the
+  grammar result is the Viterbi path (no lattice best-path rescoring, which lost to it here).
+
+The stock `feat.params` of the model overrides decoder arguments, so these settings are written
+into a private copy of the model folder (symbolic links plus an edited `feat.params`).
+
+Confidence is an acoustic match score: the recognised words' acoustic cost per frame, which
+PocketSphinx already measures against the best-scoring senone of each frame (an unconstrained
+background model), mapped to 0..1 by a logistic curve centred on `REJECT_COST`. Phrase-list
+results below `min_confidence` (default 0.5, i.e. that cost) are rejected as out of list.
 
 Decoders are expensive (acoustic model + 26 MB language model), so one pool of them is kept
-per process and shared by every stream: a stream buffers its audio and borrows a decoder only
-while decoding, so streams stay independent and the pool grows only with real concurrency.
-Each decoder keeps the grammars it has compiled, keyed by phrase list.
+per process and front end, shared by every stream: a stream buffers its audio and borrows a
+decoder only while decoding, so the pool grows only with real concurrency. Each decoder keeps
+the grammars it has compiled, keyed by phrase list and mode.
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
+import math
 import os
+import shutil
+import tempfile
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 
 from speech.asr.base import ASRError, Recognition, Word
-from speech.asr.phrases import match_phrase, normalize_phrases
+from speech.asr.phrases import match_phrase, normalize_phrases, split_sequence
 from speech.resample import resample_array
 
 MODEL_RATE = 16000
 FRAME_RATE = 100  # PocketSphinx frames per second
 DITHER_RMS = 20.0  # noise floor added to band-limited audio (int16 units)
 PARTIAL_EVERY_S = 0.5
+# Running cepstral mean of real 8 kHz telephone speech after this front end (soxr to 16 kHz +
+# DITHER_RMS noise floor): measured over 105 Asterisk prompts of >= 5 words (none of them is
+# a phrase-list test clip). `telephone_cmn_prior` recomputes it.
+TELEPHONE_CMN = "55.53,12.32,-7.25,19.43,-0.94,-4.54,1.77,-11.41,10.77,-8.55,-6.13,1.34,-9.84"
+WIDEBAND_CMN = "40,3,-1,0,0,0,0,0,0,0,0,0,0"  # the model's own prior (cmninit)
+# Acoustic cost per frame of the recognised words (log base 1.0001, against the best senone of
+# each frame) at which confidence is 0.5. Chosen on half of the words of a held-out set so that
+# about 98% of correct in-list results pass (see tests/test_asr_phrases_en.py).
+REJECT_COST = 37.0
+COST_SCALE = 4.0
 _MAX_GRAMMARS = 32
-_FILLERS = {"<s>", "</s>", "<sil>", "[NOISE]", "[SPEECH]"}
+_FILLERS = {"<s>", "</s>", "<sil>", "(NULL)", "[NOISE]", "[SPEECH]"}
+_FEAT_OVERRIDES = {"-cmn": "live", "-remove_noise": "no"}
 
 
 def model_dir() -> str:
@@ -43,44 +73,71 @@ def model_dir() -> str:
     return os.path.join(pocketsphinx.get_model_path(), "en-us")
 
 
+_HMM_LOCK = threading.Lock()
+_HMM_DIR: str | None = None
+
+
+def _telephone_hmm_dir() -> str:
+    """A private copy of the acoustic model folder (links) whose feat.params has our settings."""
+    global _HMM_DIR
+    with _HMM_LOCK:
+        if _HMM_DIR is None:
+            src = os.path.join(model_dir(), "en-us")
+            dst = tempfile.mkdtemp(prefix="ivr-ps-hmm-")
+            atexit.register(shutil.rmtree, dst, True)
+            params: dict[str, str] = {}
+            for name in os.listdir(src):
+                if name == "feat.params":
+                    with open(os.path.join(src, name)) as fh:
+                        for line in fh:
+                            if line.strip():
+                                key, _, value = line.strip().partition(" ")
+                                params[key] = value.strip()
+                else:
+                    os.symlink(os.path.join(src, name), os.path.join(dst, name))
+            params.update(_FEAT_OVERRIDES)
+            with open(os.path.join(dst, "feat.params"), "w") as fh:
+                fh.writelines(f"{k} {v}\n" for k, v in params.items())
+            _HMM_DIR = dst
+        return _HMM_DIR
+
+
 @dataclass
 class _Slot:
     decoder: object
     grammars: OrderedDict[str, str]
-    words_added: int = 0  # how many of the pool's added words this decoder has
 
 
 class _DecoderPool:
-    """Process-wide pool of loaded decoders (created on demand, reused forever)."""
+    """Process-wide pool of loaded decoders (created on demand, reused forever).
 
-    def __init__(self) -> None:
+    `tuned` selects the telephone front end's decoder settings; False keeps the model's stock
+    settings (the naive baseline of the benchmarks and tests)."""
+
+    def __init__(self, tuned: bool) -> None:
+        self.tuned = tuned
         self._lock = threading.Lock()
         self._idle: list[_Slot] = []
         self.created = 0
-        self.added_words: list[tuple[str, str]] = []  # (word, phones) for every decoder
 
     def _new(self) -> _Slot:
         from pocketsphinx import Decoder
 
         base = model_dir()
+        extra = {"bestpath": False} if self.tuned else {}
         try:
+            hmm = _telephone_hmm_dir() if self.tuned else os.path.join(base, "en-us")
             dec = Decoder(
-                hmm=os.path.join(base, "en-us"),
+                hmm=hmm,
                 dict=os.path.join(base, "cmudict-en-us.dict"),
                 lm=os.path.join(base, "en-us.lm.bin"),
                 loglevel="FATAL",
-                remove_noise=False,  # its noise estimate carries over between utterances
+                **extra,
             )
         except Exception as exc:
             raise ASRError(f"could not load the PocketSphinx model at {base}: {exc}") from exc
         self.created += 1
-        slot = _Slot(dec, OrderedDict())
-        # Feature state (the running cepstral mean) carries over between utterances and a cold
-        # decoder starts from the model's wideband prior; one second of the telephone noise
-        # floor moves it near where telephone audio leaves it, so a new decoder's first
-        # utterance is decoded like the later ones.
-        _decode(slot, _prepare(np.zeros(8000, np.int16), 8000, DITHER_RMS), None)
-        return slot
+        return _Slot(dec, OrderedDict())
 
     @contextmanager
     def borrow(self) -> Iterator[_Slot]:
@@ -89,10 +146,6 @@ class _DecoderPool:
             slot = self._idle.pop() if self._idle else None
         if slot is None:
             slot = self._new()
-        for word, phones in self.added_words[slot.words_added :]:
-            if slot.decoder.lookup_word(word) is None:
-                slot.decoder.add_word(word, phones, True)
-        slot.words_added = len(self.added_words)
         try:
             yield slot
         finally:
@@ -100,22 +153,24 @@ class _DecoderPool:
                 self._idle.append(slot)
 
 
-_POOL = _DecoderPool()
+_POOLS = {True: _DecoderPool(True), False: _DecoderPool(False)}
 
 
-def _jsgf(phrases: Sequence[str]) -> str:
+def _jsgf(phrases: Sequence[str], sequence: bool) -> str:
     alts = " | ".join(f"( {p} )" for p in phrases)
-    return f"#JSGF V1.0;\ngrammar ivr;\npublic <utt> = {alts} ;\n"
+    body = f"( {alts} )+" if sequence else alts
+    return f"#JSGF V1.0;\ngrammar ivr;\npublic <utt> = {body} ;\n"
 
 
-def _activate(slot: _Slot, phrases: list[str] | None) -> None:
+def _activate(slot: _Slot, phrases: list[str] | None, sequence: bool) -> None:
     dec = slot.decoder
     if not phrases:
         dec.activate_search("_default")
         return
-    key = "g" + hashlib.sha1("\n".join(phrases).encode()).hexdigest()[:16]
+    text = ("+" if sequence else "") + "\n".join(phrases)
+    key = "g" + hashlib.sha1(text.encode()).hexdigest()[:16]
     if key not in slot.grammars:
-        dec.add_jsgf_string(key, _jsgf(phrases))
+        dec.add_jsgf_string(key, _jsgf(phrases, sequence))
         slot.grammars[key] = key
         while len(slot.grammars) > _MAX_GRAMMARS:
             old, _ = slot.grammars.popitem(last=False)
@@ -137,40 +192,68 @@ def _clean(word: str) -> str:
     return word.split("(", 1)[0] if word.endswith(")") else word
 
 
-def _decode(slot: _Slot, pcm: bytes, phrases: list[str] | None) -> tuple[str, list[Word], float]:
+def cost_to_confidence(cost: float) -> float:
+    """Map an acoustic cost per frame (see `REJECT_COST`) to a 0..1 confidence."""
+    z = (cost - REJECT_COST) / COST_SCALE
+    return 1.0 / (1.0 + math.exp(min(50.0, max(-50.0, z))))
+
+
+@dataclass
+class _Decoded:
+    text: str
+    words: list[Word]
+    cost: float  # acoustic cost per frame of the recognised words (inf when nothing)
+
+
+def _decode(
+    slot: _Slot, pcm: bytes, phrases: list[str] | None, sequence: bool, cmn: str | None
+) -> _Decoded:
     dec = slot.decoder
-    _activate(slot, phrases)
+    _activate(slot, phrases, sequence)
+    if cmn:
+        dec.set_cmn(cmn)  # every utterance starts from the same prior: no history
     dec.start_utt()
     dec.process_raw(pcm, full_utt=True)
     dec.end_utt()
     hyp = dec.hyp()
-    if hyp is None:
-        return "", [], 0.0
+    if hyp is None or not hyp.hypstr:
+        return _Decoded("", [], math.inf)
     logmath = dec.get_logmath()
     words = []
-    for seg in dec.seg():
-        if seg.word in _FILLERS or seg.word.startswith("++") or seg.word.startswith("["):
+    total_cost, total_frames = 0.0, 0
+    for seg in dec.seg() or []:
+        if seg.word in _FILLERS or seg.word.startswith(("++", "[", "+")):
             continue
-        conf = min(1.0, max(0.0, logmath.exp(seg.prob)))
+        frames = max(1, seg.end_frame - seg.start_frame + 1)
+        cost = -logmath.log(max(seg.ascore, 1e-300))
+        total_cost += cost
+        total_frames += frames
         words.append(
             Word(
                 _clean(seg.word),
                 round(seg.start_frame / FRAME_RATE, 3),
                 round((seg.end_frame + 1) / FRAME_RATE, 3),
-                round(conf, 3),
+                round(cost_to_confidence(cost / frames), 3),
             )
         )
-    overall = min(1.0, max(0.0, logmath.exp(hyp.prob)))
-    return hyp.hypstr, words, overall
+    cost = total_cost / total_frames if total_frames else math.inf
+    return _Decoded(hyp.hypstr, words, cost)
 
 
 class PocketSphinxStream:
-    """Buffers one utterance and decodes it with a pooled decoder (batch CMN, full utterance)."""
+    """Buffers one utterance and decodes it with a pooled decoder (whole utterance at once)."""
 
-    def __init__(self, engine: PocketSphinxEngine, sample_rate: int, phrases: list[str] | None):
+    def __init__(
+        self,
+        engine: PocketSphinxEngine,
+        sample_rate: int,
+        phrases: list[str] | None,
+        sequence: bool = False,
+    ):
         self.sample_rate = sample_rate
         self._engine = engine
         self._phrases = phrases
+        self._sequence = sequence
         self._chunks: list[bytes] = []
         self._bytes = 0
         self._partial = ""
@@ -189,14 +272,19 @@ class PocketSphinxStream:
     def _samples(self) -> np.ndarray:
         return np.frombuffer(b"".join(self._chunks), dtype="<i2")
 
+    def _run(self, samples: np.ndarray) -> _Decoded:
+        eng = self._engine
+        pcm = _prepare(samples, self.sample_rate, eng.dither)
+        prior = eng.cmn_prior(self.sample_rate)
+        with eng.pool.borrow() as slot:
+            return _decode(slot, pcm, self._phrases, self._sequence, prior)
+
     def partial(self) -> str:
         """Best hypothesis over the audio so far (recomputed at most every 0.5 s of audio)."""
         if self._done or not self._bytes:
             return ""
         if (self._bytes - self._partial_at) / 2 >= PARTIAL_EVERY_S * self.sample_rate:
-            pcm = _prepare(self._samples(), self.sample_rate, self._engine.dither)
-            with _POOL.borrow() as slot:
-                self._partial, _, _ = _decode(slot, pcm, self._phrases)
+            self._partial = " ".join(_clean(t) for t in self._run(self._samples()).text.split())
             self._partial_at = self._bytes
         return self._partial
 
@@ -207,16 +295,12 @@ class PocketSphinxStream:
         self._done = True
         samples = self._samples()
         self._chunks = []
-        text, words, overall = "", [], 0.0
-        if len(samples):
-            pcm = _prepare(samples, self.sample_rate, self._engine.dither)
-            with _POOL.borrow() as slot:
-                text, words, overall = _decode(slot, pcm, self._phrases)
-        text = " ".join(_clean(t) for t in text.split())
-        confidence = min([overall] + [w.conf for w in words]) if words else 0.0
+        out = self._run(samples) if len(samples) else _Decoded("", [], math.inf)
+        text = " ".join(_clean(t) for t in out.text.split())
+        confidence = cost_to_confidence(out.cost) if out.words else 0.0
         rec = Recognition(
             text=text,
-            words=words,
+            words=out.words,
             confidence=round(confidence, 3),
             engine="pocketsphinx",
             model=self._engine.model_name,
@@ -224,10 +308,15 @@ class PocketSphinxStream:
         )
         if self._phrases:
             # a path that never reached the grammar's end state comes back as a fragment
-            rec.phrase = match_phrase(text, self._phrases)
+            if self._sequence:
+                rec.items = split_sequence(text, self._phrases) or []
+                rec.phrase = " ".join(rec.items) or None
+            else:
+                rec.phrase = match_phrase(text, self._phrases)
             rec.rejected = rec.phrase is None or confidence < self._engine.min_confidence
             if rec.rejected:
                 rec.phrase = None
+                rec.items = []
         elif not text:
             rec.rejected = True
         return rec
@@ -243,61 +332,51 @@ class PocketSphinxEngine:
         language: str = "en",
         *,
         dither: float = DITHER_RMS,
-        min_confidence: float = 0.0,
+        min_confidence: float = 0.5,
+        telephone_front_end: bool = True,
     ) -> None:
         """`dither` is the noise floor (int16 RMS) added to sub-16 kHz audio; `min_confidence`
-        rejects phrase-list results whose posterior falls below it."""
+        rejects phrase-list results whose confidence falls below it (0 accepts every path that
+        reached the grammar's end). `telephone_front_end=False` keeps the model's stock
+        decoder settings (batch CMN, noise removal, lattice best path): the naive baseline."""
         if language.split("-")[0].lower() != "en":
             raise ASRError(f"the PocketSphinx model is English only, not {language!r}")
         self.language = "en"
         self.model_name = "pocketsphinx-en-us"
         self.dither = dither
         self.min_confidence = min_confidence
-        with _POOL.borrow():
+        self.pool = _POOLS[telephone_front_end]
+        with self.pool.borrow():
             pass  # load one decoder now so errors surface at construction
 
+    def cmn_prior(self, sample_rate: int) -> str | None:
+        """The cepstral-mean prior each utterance at `sample_rate` starts from (None: stock)."""
+        if not self.pool.tuned:
+            return None
+        return TELEPHONE_CMN if sample_rate < MODEL_RATE else WIDEBAND_CMN
+
     def open_stream(
-        self, sample_rate: int, phrases: Sequence[str] | None = None
+        self, sample_rate: int, phrases: Sequence[str] | None = None, *, sequence: bool = False
     ) -> PocketSphinxStream:
-        """Open a stream; with `phrases`, decode against a JSGF grammar of exactly those."""
+        """Open a stream; with `phrases`, decode against a JSGF grammar of exactly those, or
+        with `sequence=True` of any run of them ("four seven one nine")."""
         if sample_rate <= 0:
             raise ASRError(f"bad sample rate {sample_rate}")
         plist = normalize_phrases(phrases) if phrases else None
+        if sequence and not plist:
+            raise ASRError("sequence mode needs a phrase list")
         if plist:
             missing = self.missing_words(plist)
             if missing:
                 raise ASRError(
                     "words not in the PocketSphinx English dictionary: " + ", ".join(missing)
                 )
-        return PocketSphinxStream(self, sample_rate, plist)
-
-    def add_words(self, pronunciations: Mapping[str, str]) -> list[str]:
-        """Add words to every decoder's dictionary (ARPAbet phones, e.g. {"nowt": "N AW T"}).
-
-        Words the dictionary already has are left alone; returns the words added. Added words
-        are process-wide, like the decoders. Raises `ASRError` for a bad pronunciation.
-        """
-        added: list[str] = []
-        with _POOL.borrow() as slot:
-            for word, phones in pronunciations.items():
-                word, phones = word.strip().lower(), " ".join(str(phones).upper().split())
-                if not word or not phones:
-                    raise ASRError(f"bad pronunciation for {word!r}: {phones!r}")
-                if slot.decoder.lookup_word(word) is not None:
-                    continue
-                try:
-                    slot.decoder.add_word(word, phones, True)
-                except RuntimeError as exc:
-                    raise ASRError(f"bad pronunciation for {word!r}: {phones!r}: {exc}") from exc
-                with _POOL._lock:
-                    _POOL.added_words.append((word, phones))
-                added.append(word)
-        return added
+        return PocketSphinxStream(self, sample_rate, plist, sequence)
 
     def missing_words(self, phrases: Sequence[str]) -> list[str]:
         """Words of `phrases` that the pronunciation dictionary lacks."""
         missing: list[str] = []
-        with _POOL.borrow() as slot:
+        with self.pool.borrow() as slot:
             for phrase in normalize_phrases(phrases):
                 for word in phrase.split():
                     if word not in missing and slot.decoder.lookup_word(word) is None:
@@ -305,6 +384,21 @@ class PocketSphinxEngine:
         return missing
 
 
+def telephone_cmn_prior(clips: Sequence[np.ndarray], rate: int = 8000) -> str:
+    """The running cepstral mean the telephone front end reaches over `clips` (real speech at
+    `rate`), as `TELEPHONE_CMN` is written. Features do not depend on the search, so a one-word
+    grammar keeps this fast."""
+    with _POOLS[True].borrow() as slot:
+        dec = slot.decoder
+        _activate(slot, ["hello"], False)
+        dec.set_cmn(WIDEBAND_CMN)
+        for samples in clips:
+            dec.start_utt()
+            dec.process_raw(_prepare(samples, rate, DITHER_RMS), full_utt=True)
+            dec.end_utt()
+        return dec.get_cmn()
+
+
 def decoders_loaded() -> int:
     """How many decoders this process has loaded (for benchmarks and tests)."""
-    return _POOL.created
+    return sum(p.created for p in _POOLS.values())

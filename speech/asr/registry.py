@@ -158,12 +158,19 @@ def get_engine(
     )
 
 
-def recognize(engine: Engine, audio: Audio, phrases: Sequence[str] | None = None) -> Recognition:
+def recognize(
+    engine: Engine,
+    audio: Audio,
+    phrases: Sequence[str] | None = None,
+    *,
+    sequence: bool = False,
+) -> Recognition:
     """Recognise a whole clip: open a stream at the clip's rate (engines resample as they
-    need: PocketSphinx to 16 kHz with soxr, Vosk internally), feed it in 0.2 s chunks, finish."""
+    need: PocketSphinx to 16 kHz with soxr, Vosk internally), feed it in 0.2 s chunks, finish.
+    `sequence=True` accepts any run of the phrases (see `Engine.open_stream`)."""
     if len(audio.samples) == 0:
         raise ASRError("no audio to recognise")
-    stream = engine.open_stream(audio.sample_rate, phrases)
+    stream = engine.open_stream(audio.sample_rate, phrases, sequence=sequence)
     pcm = audio.pcm
     step = int(audio.sample_rate * CHUNK_SECONDS) * 2
     for i in range(0, len(pcm), step):

@@ -2,6 +2,9 @@
 
 Phrase-list mode passes the list as a Vosk grammar (plus "[unk]", so speech that is not in the
 list comes out as "[unk]" and is rejected); free-form mode decodes with the model's own graph.
+A Vosk grammar already accepts any run of its entries, so sequence mode (digit strings) uses
+the same grammar and splits the words heard into entries; plain phrase-list mode accepts only
+a single entry. `Recognition.confidence` is the lowest word confidence (Kaldi's posterior).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from speech.asr.base import ASRError, ModelNotInstalledError, Recognition, Word
-from speech.asr.phrases import match_phrase, normalize_phrases
+from speech.asr.phrases import match_phrase, normalize_phrases, split_sequence
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +59,13 @@ class VoskStream:
         sample_rate: int,
         phrases: list[str] | None,
         min_confidence: float,
+        sequence: bool = False,
     ) -> None:
         vosk = _vosk()
         self.sample_rate = sample_rate
         self._engine = engine
         self._phrases = phrases
+        self._sequence = sequence
         self._min_conf = min_confidence
         if phrases:
             grammar = phrases + ([UNK] if engine.has_unk else [])
@@ -125,10 +130,15 @@ class VoskStream:
         )
         if self._phrases:
             has_unk = any(w.word == UNK for w in words)
-            rec.phrase = match_phrase(text, self._phrases)
+            if self._sequence:
+                rec.items = split_sequence(text, self._phrases) or []
+                rec.phrase = " ".join(rec.items) or None
+            else:
+                rec.phrase = match_phrase(text, self._phrases)
             if rec.phrase is None or has_unk or conf < self._min_conf:
                 rec.rejected = True
                 rec.phrase = None
+                rec.items = []
         elif not text:
             rec.rejected = True
         return rec
@@ -156,14 +166,19 @@ class VoskEngine:
         self.model = load_model(self.model_path)
         self.has_unk = self.model.vosk_model_find_word(UNK) >= 0
 
-    def open_stream(self, sample_rate: int, phrases: Sequence[str] | None = None) -> VoskStream:
-        """Open a stream at `sample_rate`; with `phrases`, decode in phrase-list mode.
+    def open_stream(
+        self, sample_rate: int, phrases: Sequence[str] | None = None, *, sequence: bool = False
+    ) -> VoskStream:
+        """Open a stream at `sample_rate`; with `phrases`, decode in phrase-list mode (one
+        entry), or with `sequence=True` any run of entries (digit strings, PINs).
 
         Raises `ASRError` naming any phrase word the model cannot recognise.
         """
         if sample_rate <= 0:
             raise ASRError(f"bad sample rate {sample_rate}")
         plist = normalize_phrases(phrases) if phrases else None
+        if sequence and not plist:
+            raise ASRError("sequence mode needs a phrase list")
         if plist:
             missing = self.missing_words(plist)
             if missing:
@@ -171,7 +186,7 @@ class VoskEngine:
                     f"words not in the vocabulary of Vosk model {self.model_name}: "
                     + ", ".join(missing)
                 )
-        return VoskStream(self, sample_rate, plist, self.min_confidence)
+        return VoskStream(self, sample_rate, plist, self.min_confidence, sequence)
 
     def missing_words(self, phrases: Sequence[str]) -> list[str]:
         """Words of `phrases` the model's vocabulary lacks (Vosk itself only logs them)."""

@@ -6,6 +6,7 @@ store) in the lifespan, and hands each call a `CallSession` through the media we
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,37 +23,56 @@ log = logging.getLogger(__name__)
 
 
 def build_deps(settings: Settings, listeners: list[Any] | None = None) -> SessionDeps:
-    """Load (once) everything calls share: store, ASR engine, TTS, flow, registries."""
+    """Load (once) everything calls share: store, ASR engines, TTS, flow, dialects, registries."""
+    from carestore import Store
     from ivr.flows import load_bundle
+    from ivr.session.language import LanguageRegistry
     from ivr.store.backend import StoreBackend
-    from ivr.store.db import Store
     from ivr.twilio.handoff import HandoffRegistry
-    from speech.asr.registry import get_engine
+    from speech.cues import CueConfig
     from speech.endpointer import EndpointerConfig
     from speech.tts import TextToSpeech, VoiceSettings
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = Store.from_settings(settings, upgrade=True)
-    bundle = load_bundle("default", settings.language)
-    voice = VoiceSettings(voice=settings.tts_voice, rate_wpm=settings.tts_rate_wpm)
-    tts = TextToSpeech(settings.tts_cache_dir, settings.tts_cache_max_mb * 1024 * 1024, voice)
-    engine = get_engine(settings.language, models_dir=settings.models_dir)
+    base_voice = VoiceSettings(voice=settings.tts_voice, rate_wpm=settings.tts_rate_wpm)
+    languages = LanguageRegistry(settings.dialect, settings.models_dir, base_voice)
+    default = languages.get(settings.dialect)
+    bundle = load_bundle("default", default.language, dialect=default.dialect)
+    tts = TextToSpeech(
+        settings.tts_cache_dir, settings.tts_cache_max_mb * 1024 * 1024, default.voice
+    )
+    if default.engine is None:
+        log.warning(
+            "no recognizer for %s: callers will be asked to use the keypad", default.dialect
+        )
     config = EndpointerConfig(
         trailing_silence_s=settings.trailing_silence_s,
         no_input_timeout_s=settings.no_input_timeout_s,
         max_utterance_s=settings.max_utterance_s,
     )
+    cue_config = None
+    if settings.voice_cues_enabled:
+        cue_config = CueConfig(
+            distress_elevated=settings.cue_distress_elevated,
+            distress_high=settings.cue_distress_high,
+            distress_elevated_cold=settings.cue_distress_elevated_cold,
+            distress_high_cold=settings.cue_distress_high_cold,
+        )
     return SessionDeps(
         store=store,
         backend=StoreBackend(store),
-        engine=engine,
+        engine=default.engine,
         tts=tts,
         bundle=bundle,
-        voice=voice,
+        voice=default.voice,
         endpointer_config=config,
         handoffs=HandoffRegistry(),
         listeners=list(listeners or []),
         free_form_everywhere=settings.asr_free_form_everywhere,
+        languages=languages,
+        dialect_detection=settings.dialect_detection,
+        cue_config=cue_config,
     )
 
 
@@ -65,10 +85,9 @@ def create_app(settings: Settings | None = None, deps: SessionDeps | None = None
         nonlocal deps
         if deps is None:
             deps = build_deps(settings, listeners=[_log_event])
-            from ivr.session.warmup import warm_recognizer, warm_tts_in_background
+        from ivr.session.warmup import warm_up
 
-            warm_recognizer(deps)
-            warm_tts_in_background(deps)
+        await asyncio.to_thread(warm_up, deps)
         app.state.deps = deps
         app.state.handoffs = deps.handoffs
         app.state.status_recorder = deps.store.record_status_callback

@@ -47,6 +47,19 @@ class Settings(BaseSettings):
 
     # speech
     language: str = "en"
+    dialect: str = Field(default="en", description="default dialect pack (see `ivr dialects list`)")
+    dialect_detection: bool = Field(
+        default=True, description="detect unknown callers' dialect from their first answers"
+    )
+    voice_cues_enabled: bool = Field(
+        default=True,
+        description="listen for signs of distress in callers' voices (callers are told; "
+        "a caller can opt out)",
+    )
+    cue_distress_elevated: float = 0.59  # with the caller's baseline (see speech.cues)
+    cue_distress_high: float = 0.75
+    cue_distress_elevated_cold: float = 0.25  # before a baseline exists
+    cue_distress_high_cold: float = 0.40
     tts_voice: str = "en-us"
     tts_rate_wpm: int = 140
     tts_cache_max_mb: int = 256

@@ -17,7 +17,9 @@ from typing import Any
 
 from ivr.dialog.actions import Event, Hangup, Listen, Say, SetRate, Transfer, UserInput
 from ivr.dialog.engine import DialogEngine
+from ivr.session.cues import CallCues, CueOutcome
 from ivr.session.events import SessionEvent
+from ivr.session.language import DialectChoice, LanguageRegistry, LanguageSetup
 from speech import mulaw
 from speech.asr.base import AsyncStream, Engine, Recognition
 from speech.endpointer import (
@@ -52,6 +54,36 @@ class SessionDeps:
     free_form_everywhere: bool = False  # the naive benchmark baseline: no phrase lists
     # escalation (issue 6): emergency_contact.service.EscalationService, set by the app
     escalation: Any = None
+    # dialects (issue 4): packs, voices and recognizers per dialect; None = `bundle` only
+    languages: LanguageRegistry | None = None
+    dialect_detection: bool = True
+    # voice cues (issue 5): None switches them off for the deployment
+    cue_config: Any = None  # speech.cues.CueConfig
+
+
+_USABLE: dict[tuple[int, tuple[str, ...]], list[str]] = {}
+
+
+def usable_phrases(engine: Engine, phrases: list[str]) -> list[str]:
+    """`phrases` without those holding words the recognizer cannot hear (cached; logged once).
+
+    A dialect pack validated against another model, or a pronunciation not added yet, must
+    never make a whole phrase list fail."""
+    key = (id(engine), tuple(phrases))
+    found = _USABLE.get(key)
+    if found is None:
+        missing = set(engine.missing_words(phrases))
+        found = [p for p in phrases if not (set(p.split()) & missing)] if missing else phrases
+        if missing:
+            log.warning(
+                "phrases dropped, words unknown to %s: %s",
+                getattr(engine, "model_name", engine),
+                sorted(missing),
+            )
+        if len(_USABLE) > 512:
+            _USABLE.clear()
+        _USABLE[key] = found
+    return found
 
 
 class CallSession:
@@ -66,6 +98,13 @@ class CallSession:
         self.endpointer = Endpointer(deps.endpointer_config)
         self.pace = SpeakingRate()
         self.rate_wpm: int = int(getattr(deps.voice, "rate_wpm", 140))
+        self.base_rate = self.rate_wpm
+        self.setup: LanguageSetup | None = None
+        self.engine: Engine | None = deps.engine
+        self.voice = deps.voice
+        self.choice: DialectChoice | None = None
+        self.cues: CallCues | None = None
+        self.customer_id: int | None = None
         self.rate_fixed = False  # the caller asked for a rate (or has a stored preference)
         self.samples_in = 0
         self._prompt_seq = 0
@@ -118,16 +157,35 @@ class CallSession:
             to_number=params.get("to") or params.get("To"),
         )
         bundle = self.deps.bundle
+        prompts, lexicon, dialect, loader = bundle.prompts, bundle.lexicon, None, None
+        languages = self.deps.languages
+        if languages is not None:
+            # the caller's own dialect when their profile has one; else detect it
+            customer = (
+                await self._db(self.deps.backend.identify_by_phone, caller) if caller else None
+            )
+            known = getattr(customer, "dialect", None) if customer else None
+            self._use_setup(await asyncio.to_thread(languages.get, known))
+            assert self.setup is not None
+            prompts, lexicon, dialect = self.setup.prompts, self.setup.lexicon, self.setup.dialect
+            loader = languages.loader
+            detect = not known and self.deps.dialect_detection
+            self.choice = DialectChoice(languages, self.setup.dialect, detect=detect)
+        if self.deps.cue_config is not None:
+            language = self.setup.language if self.setup else "en"
+            self.cues = CallCues(self.deps.cue_config, languages=[language])
         self.dialog = DialogEngine(
             bundle.flow,
-            bundle.prompts,
+            prompts,
             self.deps.backend,
             caller_phone=caller,
             call_sid=self.call_sid,
             rate_wpm=self.rate_wpm,
-            lexicon=bundle.lexicon,
+            lexicon=lexicon,
+            dialect=dialect,
+            dialect_loader=loader,
         )
-        self._emit("start", caller=caller)
+        self._emit("start", caller=caller, dialect=dialect)
         async with self._lock:
             await self._run(await asyncio.to_thread(self.dialog.start))
 
@@ -192,6 +250,31 @@ class CallSession:
         state = self.dialog.state if self.dialog else None
         await self._db(self.deps.store.end_call, self.call_sid, status="completed", outcome=outcome)
         self._emit("stop", outcome=outcome, state=state)
+
+    def _use_setup(self, setup: LanguageSetup) -> None:
+        """Speak and listen in `setup`'s dialect from now on (voice, rate, recognizer)."""
+        previous = self.setup
+        self.setup = setup
+        self.engine = setup.engine
+        self.voice = setup.voice
+        if previous is None or not self.rate_fixed:
+            self.base_rate = setup.voice.rate_wpm
+            if not self.rate_fixed:
+                self.rate_wpm = self.base_rate
+
+    async def _dialect_switched(self, dialect: str) -> None:
+        """The dialog switched wording (detected, or the caller's choice): follow it."""
+        if self.deps.languages is None or (self.setup and self.setup.dialect == dialect):
+            return
+        self._use_setup(await asyncio.to_thread(self.deps.languages.get, dialect))
+        self._emit(
+            "dialect",
+            dialect=dialect,
+            voice=self.voice.voice,
+            recognizer=getattr(self.engine, "model_name", None),
+        )
+        if self.customer_id is not None:
+            await self._db(self.deps.store.update_customer, self.customer_id, dialect=dialect)
 
     def _secret(self) -> bool:
         return bool(self._listen and self._listen.secret)
@@ -268,10 +351,26 @@ class CallSession:
         listen = self._listen
         if listen is None:
             return
+        if self.engine is None:
+            # no recognizer for this dialect: the caller is asked to use the keypad
+            self._emit("speech_ignored", why="no recognizer installed for this dialect")
+            async with self._lock:
+                await self._handle(UserInput(kind="no_match"))
+            return
         free = listen.free_form or self.deps.free_form_everywhere
         phrases = None if free else list(listen.phrases)
+        extra: dict[str, str] = {}
+        if phrases and not listen.digits and self.choice is not None:
+            extra = {
+                p: i
+                for p, i in self.choice.extra_phrases(set(listen.phrase_intents.values())).items()
+                if p not in listen.phrase_intents
+            }
+            phrases += sorted(extra)
+        if phrases:
+            phrases = usable_phrases(self.engine, phrases)
         stream = AsyncStream(
-            self.deps.engine.open_stream(
+            self.engine.open_stream(
                 utt.sample_rate,
                 phrases,
                 **({"sequence": True} if listen.digits and phrases else {}),
@@ -282,11 +381,22 @@ class CallSession:
         self._decode_ms = (time.monotonic() - self._utt_wall) * 1000
         self.pace.add(len(rec.words), utt.speech_s)
         if not self.rate_fixed and self.pace.caller_wpm:
-            self.rate_wpm = reply_rate_for(self.pace.caller_wpm, base=self.rate_wpm)
+            self.rate_wpm = reply_rate_for(self.pace.caller_wpm, base=self.base_rate)
+        outcome = None
+        if self.cues is not None:
+            outcome = await self.cues.assess(
+                utt.audio, utt.sample_rate, rec.text, list(utt.pauses), utt.start_s
+            )
         async with self._lock:
-            await self._on_recognition(rec, utt)
+            await self._on_recognition(rec, utt, extra, outcome)
 
-    async def _on_recognition(self, rec: Recognition, utt: UtteranceEnded) -> None:
+    async def _on_recognition(
+        self,
+        rec: Recognition,
+        utt: UtteranceEnded,
+        extra: dict[str, str] | None = None,
+        outcome: CueOutcome | None = None,
+    ) -> None:
         assert self.dialog is not None
         listen = self._listen
         if listen is None:
@@ -302,13 +412,21 @@ class CallSession:
         elif rec.rejected or not rec.phrase or rec.confidence < self.deps.min_confidence:
             inp = UserInput(kind="no_match", text=rec.text, confidence=rec.confidence)
         else:
+            intent = listen.phrase_intents.get(rec.phrase) or (extra or {}).get(rec.phrase)
             inp = UserInput(
                 kind="speech",
                 text=rec.text,
                 phrase=rec.phrase,
-                intent=self.dialog.intent_for(rec.phrase),
+                intent=intent or self.dialog.intent_for(rec.phrase),
                 confidence=rec.confidence,
             )
+            if self.choice is not None:
+                decision = self.choice.observe(rec.phrase, rec.confidence)
+                if decision is not None and self.deps.languages is not None:
+                    lp = await asyncio.to_thread(self.deps.languages.get, decision.dialect)
+                    await self._run(
+                        self.dialog.set_language_pack(lp.prompts, lp.lexicon, dialect=lp.dialect)
+                    )
         self._emit(
             "heard",
             text="***" if listen.secret else rec.text,
@@ -316,6 +434,20 @@ class CallSession:
             confidence=round(rec.confidence, 3),
             input_kind=inp.kind,
         )
+        seg_extra: dict[str, Any] = {"phrase": rec.phrase, "engine": rec.engine}
+        if self.setup is not None:
+            seg_extra["dialect"] = self.setup.dialect
+        if outcome is not None:
+            a = outcome.assessment
+            seg_extra.update(
+                distress=round(a.distress, 3),
+                level=a.level,
+                cues=[c.to_dict() for c in a.cues],
+                contributions={k: round(v, 3) for k, v in a.contributions.items()},
+            )
+            self._emit(
+                "cues", distress=round(a.distress, 3), level=a.level, cues=[c.name for c in a.cues]
+            )
         await self._db(
             self.deps.store.add_segment,
             self.call_sid,
@@ -325,9 +457,40 @@ class CallSession:
             confidence=rec.confidence,
             audio_start_s=utt.start_s,
             audio_end_s=utt.end_s,
+            extra=seg_extra,
         )
         self._listening = False
+        if outcome is not None and outcome.calm_down:
+            await self._calm_down()
         await self._handle(inp)
+        if outcome is not None and outcome.escalate and not self._ending:
+            await self._escalate_on_cues(outcome)
+
+    async def _calm_down(self) -> None:
+        """Distress rising: slower, calmer speech for the rest of the call; a person offered."""
+        self.rate_wpm = max(110, min(self.rate_wpm, self.base_rate) - 15)
+        self.rate_fixed = True
+        self._emit("calm_down", rate=self.rate_wpm)
+        text = self._prompt_text("calm_offer_person")
+        if text:
+            await self._say(Say("calm_offer_person", text, True))
+
+    async def _escalate_on_cues(self, outcome: CueOutcome) -> None:
+        """Distress is high (or words of danger): hand the call to the escalation flow."""
+        self._emit(
+            "cue_escalation", reason=outcome.reason, distress=round(outcome.assessment.distress, 3)
+        )
+        text = self._prompt_text("transfer_distress")
+        actions: list[Any] = [Say("transfer_distress", text, False)] if text else []
+        actions.append(Transfer(outcome.reason, "urgent", self.customer_id))
+        await self._run(actions)
+
+    def _prompt_text(self, key: str) -> str:
+        prompts = self.dialog.prompts if self.dialog is not None else None
+        if prompts is not None and key in prompts:
+            return prompts.texts[key]
+        base = self.deps.bundle.prompts
+        return base.texts.get(key, "") if key in base else ""
 
     async def _handle(self, inp: UserInput) -> None:
         assert self.dialog is not None
@@ -351,9 +514,14 @@ class CallSession:
                 self._emit("rate", wpm=action.wpm)
             elif isinstance(action, Event):
                 if action.kind == "customer_identified":
+                    self.customer_id = int(action.data["customer_id"])
                     await self._db(
                         self.deps.store.identify_call, self.call_sid, action.data["customer_id"]
                     )
+                elif action.kind == "dialect_requested" and self.choice is not None:
+                    self.choice.chosen(str(action.data.get("dialect", "")))
+                elif action.kind == "dialect_changed":
+                    await self._dialect_switched(str(action.data.get("to") or ""))
                 elif action.kind == "rate_changed":
                     self.rate_wpm = int(action.data["rate_wpm"])
                     self.rate_fixed = True
@@ -398,7 +566,7 @@ class CallSession:
         await self.sink.send_mark(name)
 
     def _voice(self, rate_wpm: int | None = None) -> Any:
-        return self.deps.voice.with_(rate_wpm=rate_wpm or self.rate_wpm)
+        return self.voice.with_(rate_wpm=rate_wpm or self.rate_wpm)
 
     async def _hand_on(self, action: Transfer | Hangup) -> None:
         from ivr.twilio.handoff import Handoff
@@ -412,10 +580,11 @@ class CallSession:
             decision = await self._db(
                 self.deps.escalation.on_transfer,
                 self.call_sid,
-                action.customer_id,
+                action.customer_id or self.customer_id,
                 action.reason,
                 action.priority,
                 channel=self.channel,
+                cues=self.cues.timeline if self.cues is not None else None,
             )
             if decision is not None:
                 self._emit(

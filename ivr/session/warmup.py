@@ -1,5 +1,7 @@
 """Start-up warm-up, so the first callers are not the ones who pay for cold caches.
 
+- the dialect packs of the default language (resolved, their recognizers and pronunciations);
+- librosa (its first call costs about 1.5 s), when voice cues are on;
 - the recognizer: a few decoders created and exercised in parallel (PocketSphinx keeps a pool;
   a new decoder costs far more than a decode);
 - the TTS cache: every prompt without placeholders rendered at the service's default voice and
@@ -23,6 +25,8 @@ log = logging.getLogger(__name__)
 
 def warm_recognizer(deps: SessionDeps, parallel: int = 4) -> None:
     """Decode a short noise clip on `parallel` threads at once (fills the decoder pool)."""
+    if deps.engine is None:
+        return
     noise = np.random.default_rng(0).normal(0, 30, 8000).astype(np.int16)
     audio = Audio(noise, 8000)
     phrases = sorted(deps.bundle.lexicon.phrases("yes"))[:5] or None
@@ -55,3 +59,23 @@ def warm_tts_in_background(deps: SessionDeps) -> threading.Thread:
     thread = threading.Thread(target=run, name="tts-warmup", daemon=True)
     thread.start()
     return thread
+
+
+_WARMED: set[int] = set()
+
+
+def warm_up(deps: SessionDeps) -> None:
+    """Everything above, once per `deps` (several apps may share one set of engines)."""
+    if id(deps) in _WARMED:
+        return
+    _WARMED.add(id(deps))
+    if deps.languages is not None:
+        default = deps.languages.get(None)
+        for dialect in deps.languages.candidates(default.language):
+            deps.languages.get(dialect)
+    if deps.cue_config is not None:
+        from speech.prosody import warm_up as warm_prosody
+
+        warm_prosody()
+    warm_recognizer(deps)
+    warm_tts_in_background(deps)

@@ -26,6 +26,7 @@ _COMMAND_MODULES = [
     ("ivr.commands.cues", "register", None),  # ivr cues FILE
     ("ivr.commands.dialects", "app", "dialects"),  # ivr dialects list|check
     ("ivr.commands.escalation", "app", "escalation"),  # ivr escalation worker|list|show
+    ("ivr.commands.users", "app", "users"),  # ivr users add|list|unlock|disable
 ]
 
 

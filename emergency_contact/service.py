@@ -307,6 +307,16 @@ class EscalationService:
                         data={"from": existing.severity, "to": severity, "trigger": trigger.kind},
                     )
                     existing.severity = severity
+                # a graver trigger may add actions (a person request that turns into an
+                # emergency now also reaches the contacts)
+                added = [a for a in rule.actions if a not in (existing.actions or [])]
+                if added:
+                    existing.actions = list(existing.actions or []) + added
+                    self._event(session, existing, "actions_added", data={"actions": added})
+                if "transfer" in added and existing.agent_status == "none":
+                    self._queue_agent(session, existing, now)
+                if "notify_contacts" in added:
+                    self._plan_contacts(session, existing, now)
                 row = existing
                 created = False
             else:
@@ -984,8 +994,6 @@ class EscalationService:
                 "channel": item.channel,
             },
         )
-        if item.kind == "supervisor_alert":
-            return
 
     def failed(self, item: OutboundItem, error: str, outcome: str) -> None:
         """An attempt failed: "retry" is only recorded; "dead" moves the workflow on."""

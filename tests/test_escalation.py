@@ -257,3 +257,21 @@ def test_package_masks_numbers_and_links_expire(store: Store) -> None:
     with store.read() as session:
         actions = [e.action for e in audit_entries(session, entity="escalation")]
     assert actions[:2] == ["handoff_link_expired", "handoff_link_viewed"]
+
+
+def test_a_graver_trigger_on_the_same_call_adds_the_contacts(store: Store) -> None:
+    svc = make_service(store)
+    cid, ids = add_customer_with_contacts(
+        store,
+        svc,
+        [
+            {"name": "A", "relationship": "daughter", "phone": "+441632960011"},
+        ],
+    )
+    first = svc.trigger("CA-x", cid, Trigger("person_request"))
+    assert first.severity == "low" and outbox_rows(store) == []
+    second = svc.trigger("CA-x", cid, Trigger("help_request"))
+    esc = svc.get(first.escalation_id)
+    assert second.escalation_id == esc.id and esc.severity == "high"
+    assert esc.state == "notifying" and esc.actions == ["transfer", "notify_contacts"]
+    assert [r["contact_id"] for r in outbox_rows(store)] == ids

@@ -30,7 +30,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from corpus import long_prompts, prompt  # noqa: E402
+from test_asr_sequences import DIGITS, digit_strings  # noqa: E402
 
+from speech.asr.pocketsphinx_engine import PocketSphinxEngine  # noqa: E402
 from speech.asr.registry import get_engine, recognize  # noqa: E402
 from speech.wav import Audio, read_wav  # noqa: E402
 
@@ -166,6 +168,33 @@ def main() -> None:
                 "phrase list",
                 cpu_per_audio_second(
                     lambda a: recognize(ps, a, EN_PHRASES), en_short, progress, "ps phrase list"
+                ),
+            )
+        )
+        stock = PocketSphinxEngine(dither=0.0, min_confidence=0.0, telephone_front_end=False)
+        recognize(stock, naive_upsample(en_short[0]), EN_PHRASES)
+        rows.append(
+            (
+                "pocketsphinx en",
+                "NAIVE phrase list: stock decoder, sample doubling",
+                cpu_per_audio_second(
+                    lambda a: recognize(stock, naive_upsample(a), EN_PHRASES),
+                    en_short,
+                    progress,
+                    "ps naive phrase list",
+                ),
+            )
+        )
+        digits = [a for _, a in digit_strings()]
+        rows.append(
+            (
+                "pocketsphinx en",
+                "digit sequence (digits + commands)",
+                cpu_per_audio_second(
+                    lambda a: recognize(ps, a, DIGITS + ["operator", "repeat"], sequence=True),
+                    digits,
+                    progress,
+                    "ps digit sequences",
                 ),
             )
         )

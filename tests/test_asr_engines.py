@@ -130,3 +130,38 @@ def test_transcribe_cli_bad_files_exit_2(tmp_path):
         assert "Traceback" not in res.output
     res = runner.invoke(_cli(), ["transcribe", str(prompt("digits/8").path), "--language", "fr"])
     assert res.exit_code == 2 and "install" in res.output
+
+
+def test_pocketsphinx_results_do_not_depend_on_earlier_utterances():
+    eng = get_engine("en", "pocketsphinx")
+    a = read_wav(prompt("digits/5").path)
+    b = read_wav(prompt("please-try-again").path)
+    phrases = PHRASES + ["five", "please try again"]
+    first = recognize(eng, a, phrases)
+    for _ in range(3):
+        recognize(eng, b, phrases)
+        recognize(eng, b)
+    again = recognize(eng, a, phrases)
+    assert first.text == again.text and first.confidence == again.confidence
+    assert first.words == again.words
+
+
+def test_telephone_cmn_prior_is_what_the_front_end_measures():
+    from corpus import long_prompts
+
+    from speech.asr.pocketsphinx_engine import TELEPHONE_CMN, telephone_cmn_prior
+
+    clips = [read_wav(p.path).samples for p in long_prompts(5)[::2]]
+    measured = [float(v) for v in telephone_cmn_prior(clips).split(",")]
+    shipped = [float(v) for v in TELEPHONE_CMN.split(",")]
+    assert len(measured) == len(shipped) == 13
+    assert max(abs(m - s) for m, s in zip(measured, shipped, strict=True)) < 0.05
+
+
+def test_confidence_maps_cost_monotonically():
+    from speech.asr.pocketsphinx_engine import REJECT_COST, cost_to_confidence
+
+    assert cost_to_confidence(REJECT_COST) == 0.5
+    costs = [0.0, 20.0, REJECT_COST, 45.0, 1e9]
+    confs = [cost_to_confidence(c) for c in costs]
+    assert confs == sorted(confs, reverse=True) and 0.0 <= confs[-1] < confs[0] <= 1.0

@@ -52,3 +52,38 @@ def split_sequence(text: str, phrases: Sequence[str]) -> list[str] | None:
                 if best[i] is None or len(cand) < len(best[i]):
                     best[i] = cand
     return best[-1]
+
+
+_DIGITS = {
+    "zero": "0",
+    "oh": "0",
+    "o": "0",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+}
+_REPEATS = {"double": 2, "triple": 3}
+
+
+def spoken_digits(words: Sequence[str]) -> str | None:
+    """The digit string a run of spoken words means: "four seven double two" -> "4722",
+    "oh" is 0. None when a word is not a digit word (or a double/triple lacks its digit)."""
+    out: list[str] = []
+    repeat = 1
+    for word in (w for item in words for w in normalize_phrase(item).split()):
+        if word in _REPEATS:
+            if repeat != 1:
+                return None
+            repeat = _REPEATS[word]
+        elif word in _DIGITS:
+            out.append(_DIGITS[word] * repeat)
+            repeat = 1
+        else:
+            return None
+    return "".join(out) if out and repeat == 1 else None

@@ -155,7 +155,7 @@ def timeline(cues: list[dict[str, Any]], duration_s: float) -> dict[str, Any]:
         )
     score_label = "distress score"
     if not distress:
-        score_label = "strongest cue (no prosody assessment)"
+        score_label = "cue strength"
         distress = sorted(
             (float(c.get("start_s") or 0.0), float(c.get("strength") or 0.0)) for c in flat
         )
@@ -178,6 +178,7 @@ def timeline(cues: list[dict[str, Any]], duration_s: float) -> dict[str, Any]:
         "graph_top": top,
         "graph_bottom": top + graph_h,
         "score_label": score_label,
+        "assessed": score_label == "distress score",
         "ticks": ticks,
         "left": left,
         "right": left + width,

@@ -224,18 +224,20 @@ class UserBook:
             failures, first = self._recent_failures(session, name, now)
             row = session.scalars(select(UserRow).where(UserRow.username == name)).first()
             pw_hash = row.password_hash if row is not None else _DUMMY_HASH
+            user_id = row.id if row is not None else None
+            active = bool(row.active) if row is not None else False
         if failures >= self.max_failures and first is not None:
             _verify(_DUMMY_HASH, password or "")  # same cost as a real check
             raise LockedOut(first + self.window)
-        ok = _verify(pw_hash, password or "") and row is not None and row.active
+        ok = _verify(pw_hash, password or "") and user_id is not None and active
         with self.store.write() as session:
             session.add(LoginAttemptRow(username=name, at=now, ok=ok, client=client[:64] or None))
             if ok:
-                db_row = session.get(UserRow, row.id)
+                db_row = session.get(UserRow, user_id)
                 db_row.last_login_at = now
                 if _hasher.check_needs_rehash(db_row.password_hash):
                     db_row.password_hash = _hasher.hash(password)
-                audit(session, name, "signed_in", "user", row.id, None, {"client": client})
+                audit(session, name, "signed_in", "user", user_id, None, {"client": client})
                 return _user(db_row)
             if failures + 1 >= self.max_failures:
                 audit(
@@ -243,7 +245,7 @@ class UserBook:
                     "system",
                     "user_locked_out",
                     "user",
-                    row.id if row is not None else None,
+                    user_id,
                     None,
                     {"username": name, "failures": failures + 1, "client": client},
                 )

@@ -116,6 +116,9 @@ def build_package(
                     }
                 )
     cue_list = [dict(c) for c in cues] if cues is not None else lexical_timeline(segments)
+    for cue in cue_list:
+        if isinstance(cue.get("evidence"), str):
+            cue["evidence"] = mask_text(cue["evidence"])
     cue_list.sort(key=lambda c: c.get("start_s", c.get("t", 0.0)) or 0.0)
     transcript = transcript_entries(segments)
     return {

@@ -226,6 +226,13 @@ class EscalationService:
             kind = "scam_signal"
         evidence.update(word_evidence)
         evidence["words"] = [mask_text(w) for w in recent]
+        scored = [s for s in segments if (s.extra or {}).get("distress") is not None]
+        if scored:  # the session's voice cues: the most distressed utterance is the evidence
+            top = max(scored, key=lambda s: float(s.extra["distress"]))
+            evidence["distress"] = top.extra["distress"]
+            evidence["distress_level"] = top.extra.get("level")
+            evidence["distress_at_s"] = top.audio_start_s
+            evidence["contributions"] = top.extra.get("contributions", {})
         return Trigger(kind=kind, evidence=evidence)
 
     def on_assessment(

@@ -97,10 +97,6 @@ def key_of(mark: str) -> str:
     return mark.split(":", 1)[1]
 
 
-def seq_of(mark: str) -> int:
-    return int(mark.split(":", 1)[0].removeprefix("p"))
-
-
 def test_help_ive_fallen_reaches_agent_and_contacts(rig: Rig) -> None:
     standin = rig.standin
     standin.fail("Calls", 500, times=1)  # the first contact call fails once, then is retried
@@ -116,24 +112,28 @@ def test_help_ive_fallen_reaches_agent_and_contacts(rig: Rig) -> None:
             await call.wait_for_mark(predicate=lambda n: key_of(n) == "main_menu", timeout=90)
             for words in ("help, I've fallen", "I've fallen"):
                 # a caller who is not understood says it again, more plainly
-                last = max(seq_of(m.name) for m in call.marks)
                 await call.say_pcm(spoken(words))
-                mark = await call.wait_for_mark(
-                    predicate=lambda n, last=last: seq_of(n) > last, timeout=90
-                )
-                if key_of(mark.name) == "transfer_help":
-                    break
-                unheard.append(words)
+                try:
+                    await call.wait_for_mark(
+                        predicate=lambda n: key_of(n).startswith("transfer_"), timeout=25
+                    )
+                    break  # handed on: by the words, or by the distress heard in the voice
+                except TimeoutError:
+                    unheard.append(words)
             twiml = await call.wait_closed(timeout=120)
             return call, twiml
 
     unheard: list[str] = []
-    call, twiml = asyncio.run(scenario())
+    try:
+        call, twiml = asyncio.run(scenario())
+    except Exception:
+        print("session events:", [(e.kind, e.data) for e in rig.events])  # for the failure log
+        raise
     print("not understood the first time:", unheard)
     store = rig.deps.store
     heard = [e for e in rig.events if e.call_sid == call.call_sid and e.kind == "heard"]
     assert [e.data["intent"] for e in heard][:1] == ["yes"]
-    assert heard[-1].data["intent"] in ("help", "emergency"), heard[-1].data
+    assert "help" in heard[-1].data["text"] or "fallen" in heard[-1].data["text"], heard
     assert len(unheard) <= 1
 
     # ---- the transfer TwiML: <Dial> to the agent, the SLA as ring timeout, the package link
@@ -149,7 +149,10 @@ def test_help_ive_fallen_reaches_agent_and_contacts(rig: Rig) -> None:
     esc = svc.get(esc_id)
     assert esc.customer_id == rig.customer_id
     assert esc.call_sid == call.call_sid
-    assert esc.trigger_kind in ("emergency_word", "help_request")
+    assert esc.trigger_kind in ("emergency_word", "help_request", "distress")
+    if esc.trigger_kind == "distress":  # the session's voice cues made the call
+        assert esc.evidence["distress"] >= 0.5 and esc.evidence["reason"] == "distress"
+    assert {"asking_for_help", "fall"} & set(esc.evidence["cues"]), esc.evidence
     assert int(dial.get("timeout")) == int(svc.policy.sla_for(esc.severity))
     assert "/escalation/twilio/agent-status" in client.get("statusCallback", "")
     if esc.severity == "critical":  # life-threatening words: the emergency number came first
@@ -168,14 +171,16 @@ def test_help_ive_fallen_reaches_agent_and_contacts(rig: Rig) -> None:
 
     # ---- the package: transcript, intents, cues with times, profile, open tickets
     package = httpx.get(f"{rig.base}/api/escalations/{esc_id}/package", timeout=10).json()
-    assert package["intents"][0] == "yes" and package["intents"][-1] in ("help", "emergency")
+    assert package["intents"][0] == "yes"
+    assert any("help" in w or "fallen" in w for w in package["caller_words"][1:])
     assert package["caller"]["account_number"].endswith("44")
     assert "11223344" not in str(package)
     names = {c["name"] for c in package["cues"]}
     assert names & {"fall", "asking_for_help"}, package["cues"]
     assert all(c["start_s"] > 0 for c in package["cues"])
+    assert package["cues"] == sorted(package["cues"], key=lambda c: c["start_s"])
     assert [t["reference"] for t in package["open_tickets"]]
-    assert package["escalation"]["evidence"]["reason"] == "help"
+    assert package["escalation"]["evidence"]["reason"] in ("help", "distress")
 
     # ---- contacts: the daughter (500 then retried, no answer), then the son (429 on the SMS,
     # retried; he presses 1), then the confirmation call back to him; the neighbour never

@@ -22,7 +22,7 @@ fi
 # --- system packages -------------------------------------------------------------------------
 APT_PKGS=(espeak-ng libespeak-ng1 python3-venv)
 if [[ $DEV -eq 1 ]]; then
-  APT_PKGS+=(asterisk-core-sounds-en-wav sox)
+  APT_PKGS+=(asterisk-core-sounds-en-wav sox chromium)
 fi
 missing=()
 for p in "${APT_PKGS[@]}"; do

@@ -139,10 +139,20 @@ class Outbox:
             )
             return bool(result.rowcount)
 
-    def mark_sent(self, item_id: int, result: SendResult) -> bool:
-        """Record the provider's answer; False if this worker's lease was lost meanwhile."""
+    def mark_sent(
+        self, item_id: int, result: SendResult, sent: dict[str, Any] | None = None
+    ) -> bool:
+        """Record the provider's answer (and `sent`: what went out, links redacted, kept in the
+        payload under "sent"); False if this worker's lease was lost meanwhile."""
+        extra: dict[str, Any] = {}
+        if sent is not None:
+            with self.store.read() as session:
+                row = session.get(OutboxRow, item_id)
+                base = dict(row.payload or {}) if row is not None else {}
+            extra["payload"] = {**base, "sent": sent}
         return self._finish(
             item_id,
+            **extra,
             status="sent",
             sent_at=utcnow(),
             provider_sid=result.sid,
@@ -191,6 +201,7 @@ def outbox_rows(store: Store, escalation_id: int | None = None) -> list[dict[str
                     "provider_status": r.provider_status,
                     "dry_run": r.dry_run,
                     "last_error": r.last_error,
+                    "sent": (r.payload or {}).get("sent"),
                     "sent_at": r.sent_at.isoformat() if r.sent_at else None,
                 }
             )

@@ -488,9 +488,7 @@ class EscalationService:
                 payload={"attempt": key},
             )
         if contact.channel in ("sms", "both"):
-            token = issue_token(
-                session, row.id, "contact", self.policy.contact_link_ttl_s, contact_id=contact.id
-            )
+            # the link token is issued when the SMS is sent (never kept in clear in the outbox)
             sent_any |= enqueue(
                 session,
                 key=key + ":sms",
@@ -499,7 +497,7 @@ class EscalationService:
                 to_number=contact.phone,
                 escalation_id=row.id,
                 contact_id=contact.id,
-                payload={"attempt": key, "token": token},
+                payload={"attempt": key},
             )
         self._event(
             session,
@@ -965,8 +963,16 @@ class EscalationService:
             }
 
     def _sms_text(self, item: OutboundItem) -> str:
-        values = self.message_values(self._escalation_of_item(item.id), item.contact_id)
-        token = item.payload.get("token", "")
+        escalation_id = self._escalation_of_item(item.id)
+        values = self.message_values(escalation_id, item.contact_id)
+        with self.store.write() as session:
+            token = issue_token(
+                session,
+                escalation_id,
+                "contact",
+                self.policy.contact_link_ttl_s,
+                contact_id=item.contact_id,
+            )
         language = values.pop("language")
         values.pop("caller_phone")
         return messages.text("sms", language, link=self.link_url(token), **values)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import threading
 import uuid
@@ -21,6 +22,16 @@ from emergency_contact.outbox import Claimed, Outbox
 from emergency_contact.service import EscalationService
 
 log = logging.getLogger(__name__)
+
+
+_LINK = re.compile(r"/handoff/[A-Za-z0-9_\-]+")
+
+
+def redact(payload: dict) -> dict:
+    """What was sent, as kept in the store: hand-off link tokens replaced by a mask."""
+    return {
+        k: _LINK.sub("/handoff/•••", v) if isinstance(v, str) else v for k, v in payload.items()
+    }
 
 
 class OutboxWorker:
@@ -67,6 +78,7 @@ class OutboxWorker:
 
     def _send(self, claimed: Claimed) -> None:
         item = claimed.item
+        sent: dict | None = None
         try:
             if claimed.recovering:
                 since = claimed.claimed_at.replace(microsecond=0) - timedelta(seconds=1)
@@ -84,7 +96,9 @@ class OutboxWorker:
                 log.warning("SUPERVISOR ALERT escalation %s: %s", item.escalation_id, item.payload)
                 result = SendResult(f"LOG{item.id}", "logged", dry_run=True)
             else:
-                result = self.notifier.send(self.service.render(item))
+                rendered = self.service.render(item)
+                result = self.notifier.send(rendered)
+                sent = redact(rendered.payload)
         except SendError as exc:
             self.failures += 1
             outcome = self.outbox.mark_failed(item.id, item.attempts, str(exc), exc.retryable)
@@ -101,7 +115,7 @@ class OutboxWorker:
             outcome = self.outbox.mark_failed(item.id, item.attempts, repr(exc), True)
             self.service.failed(item, repr(exc), outcome)
             return
-        if self.outbox.mark_sent(item.id, result):
+        if self.outbox.mark_sent(item.id, result, sent):
             self.sent += 1
             self.service.sent(item, result)
         else:

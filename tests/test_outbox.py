@@ -185,6 +185,9 @@ def test_without_credentials_notifications_are_dry_runs(store: Store, capsys) ->
     ]
     out = capsys.readouterr().out
     assert out.count("[DRY RUN - NOT SENT]") == 2 and "Mrs Edith Harper" in out
+    body = rows[1]["sent"]["body"]  # the store keeps what would have gone out, link masked
+    assert "Mrs Edith Harper" in body and body.endswith("/handoff/•••")
+    assert "/escalation/twilio/contact-call" in rows[0]["sent"]["url"]
 
 
 def test_killed_worker_resumes_without_duplicates(tmp_path: Path, standin: TwilioStandIn) -> None:

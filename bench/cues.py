@@ -4,7 +4,7 @@ Sets:
   synthetic  espeak-ng renditions of the same sentences by several voices, calm (lower pitch,
              slower, normal amplitude) against agitated (higher pitch, faster, louder); the
              baseline is that voice's other calm sentences.
-  ravdess    real acted speech (/work/shared/data/ravdess): angry and fearful against neutral.
+  ravdess    real acted speech (../shared/data/ravdess): angry and fearful against neutral.
              The per-speaker baseline is that actor's calm recordings plus the neutral one that
              is not being scored (for angry/fearful files, one neutral file, alternating).
 All audio goes to 8 kHz and through G.711 mu-law as on a phone call.
@@ -45,7 +45,7 @@ from speech.cues import CallerBaseline, CueConfig, fuse, prosodic_cues  # noqa: 
 from speech.prosody import ProsodyResult, extract_prosody, warm_up  # noqa: E402
 from speech.wav import read_wav  # noqa: E402
 
-RAVDESS = Path("/work/shared/data/ravdess")
+RAVDESS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ravdess"
 SENTENCES = [
     "I would like to check the balance on my account please.",
     "Can you tell me when my next payment is due?",

@@ -122,6 +122,10 @@ def create_app(settings: Settings | None = None, deps: SessionDeps | None = None
     app.include_router(escalation_router)
     app.include_router(twilio_router)
 
+    from ivr.web.auth_app import install_web
+
+    install_web(app)  # agent console, kiosk page, sign-in, live events (issue 7)
+
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
         return JSONResponse({"ok": True})

@@ -72,6 +72,16 @@ class Settings(BaseSettings):
         "that benchmarks compare against; never use it in service)",
     )
 
+    # web pages and live events
+    redis_url: str = Field(
+        default="",
+        validation_alias=AliasChoices("IVR_REDIS_URL", "REDIS_URL"),
+        description="Redis for live events between app instances; empty = in-process only",
+    )
+    web_secret_key: str = Field(
+        default="", description="cookie signing key; empty = a random key kept in data_dir"
+    )
+
     # server
     host: str = "127.0.0.1"
     port: int = 8080

@@ -1,4 +1,4 @@
-"""On real acted speech (RAVDESS, read at run time from /work/shared/data/ravdess), angry
+"""On real acted speech (RAVDESS, read at run time from ../shared/data/ravdess), angry
 recordings score higher than the same actor's neutral ones, through the telephone path (8 kHz,
 G.711 mu-law), both cold and against a baseline of the actor's calm recordings."""
 
@@ -16,7 +16,9 @@ from speech.cues import CallerBaseline, assess_audio
 from speech.prosody import extract_prosody
 from speech.wav import read_wav
 
-RAVDESS = Path(os.environ.get("IVR_RAVDESS_DIR", "/work/shared/data/ravdess"))
+# ../shared/data/ravdess beside the checkout (CI lays a copy of shared/ there)
+_DEFAULT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ravdess"
+RAVDESS = Path(os.environ.get("IVR_RAVDESS_DIR", str(_DEFAULT)))
 ACTORS = ["actor03", "actor08", "actor13", "actor18", "actor21", "actor24"]
 
 
@@ -30,7 +32,7 @@ def rows() -> list[dict[str, str]]:
     labels = RAVDESS / "labels.csv"
     assert labels.is_file(), (
         f"RAVDESS recordings missing: {labels} not found (the shared data folder "
-        "/work/shared/data/ravdess must be present; set IVR_RAVDESS_DIR to move it)"
+        f"{_DEFAULT} must be present; set IVR_RAVDESS_DIR to move it)"
     )
     return list(csv.DictReader(labels.open()))
 

@@ -59,7 +59,9 @@ def run_checks(dev: bool) -> list[Check]:
             Check("PocketSphinx en-us model", p.is_dir(), str(p), "pip install pocketsphinx")
         )
     except Exception as exc:
-        checks.append(Check("PocketSphinx en-us model", False, str(exc), "pip install pocketsphinx"))
+        checks.append(
+            Check("PocketSphinx en-us model", False, str(exc), "pip install pocketsphinx")
+        )
     if dev:
         ok = ASTERISK_SOUNDS.is_dir() and ASTERISK_TRANSCRIPTS.is_file()
         checks.append(
@@ -76,6 +78,32 @@ def run_checks(dev: bool) -> list[Check]:
                 _port_open("127.0.0.1", 5432),
                 "tcp",
                 "start PostgreSQL (scripts/services.sh)",
+            )
+        )
+        checks.append(
+            Check(
+                "Redis 127.0.0.1:6379",
+                _port_open("127.0.0.1", 6379),
+                "tcp",
+                "start Redis (scripts/services.sh)",
+            )
+        )
+        chromium = shutil.which("chromium")
+        checks.append(
+            Check(
+                "Chromium (browser tests)",
+                bool(chromium),
+                chromium or "not found",
+                "apt-get install chromium",
+            )
+        )
+        ravdess = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ravdess"
+        checks.append(
+            Check(
+                "RAVDESS recordings (../shared/data)",
+                ravdess.is_dir(),
+                str(ravdess),
+                "the shared data folder must sit beside the checkout",
             )
         )
     return checks

@@ -262,6 +262,27 @@ class CallSession:
             if not self.rate_fixed:
                 self.rate_wpm = self.base_rate
 
+    async def switch_dialect(self, dialect: str, source: str = "staff") -> None:
+        """Speak and understand `dialect` from now on (kiosk staff, or an explicit choice): the
+        current question is asked again in the new wording, voice and recognizer."""
+        if self.dialog is None:
+            raise RuntimeError("the call has not started")
+        if self.deps.languages is not None:
+            setup = await asyncio.to_thread(self.deps.languages.get, dialect)
+            prompts, lexicon = setup.prompts, setup.lexicon
+        else:
+            from ivr.flows.packs import language_pack
+
+            lp = await asyncio.to_thread(language_pack, dialect)
+            prompts, lexicon = lp.prompts, lp.lexicon
+        if self.choice is not None:
+            self.choice.chosen(dialect)
+        async with self._lock:
+            await self._run(
+                self.dialog.set_language_pack(prompts, lexicon, dialect=dialect, reask=True)
+            )
+        self._emit("dialect_chosen", dialect=dialect, source=source)
+
     async def _dialect_switched(self, dialect: str) -> None:
         """The dialog switched wording (detected, or the caller's choice): follow it."""
         if self.deps.languages is None or (self.setup and self.setup.dialect == dialect):
@@ -544,7 +565,7 @@ class CallSession:
             self._interruptible_playing or len(self._pending_marks) == 1
         )
         self._listening = False
-        self._emit("prompt", key=say.key, text=say.text, rate=voice.rate_wpm)
+        self._emit("prompt", key=say.key, text=say.text, rate=voice.rate_wpm, voice=voice.voice)
         await self._db(
             self.deps.store.add_segment,
             self.call_sid,

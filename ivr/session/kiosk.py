@@ -191,25 +191,18 @@ class KioskVisit:
         return wpm
 
     async def set_dialect(self, dialect: str) -> str:
-        """Speak and understand `dialect` (a pack of the visit's language) from now on; the
-        current question is asked again in the new wording."""
+        """Speak and understand `dialect` from now on (voice, wording and recognizer follow);
+        the current question is asked again in the new wording."""
         from ivr.flows.packs import language_pack
 
         session = self._session()
         if session.dialog is None:
             raise KioskError("the visit has not started")
         try:
-            lp = await asyncio.to_thread(language_pack, dialect)
+            await asyncio.to_thread(language_pack, dialect)
         except Exception as exc:
             raise KioskError(f"unknown or broken dialect {dialect!r}: {exc}") from None
-        if lp.pack.language != session.dialog.language:
-            raise KioskError(
-                f"{dialect!r} is {lp.pack.language!r}; this visit's recogniser is "
-                f"{session.dialog.language!r}: start a new visit in that language"
-            )
-        actions = session.dialog.set_language_pack(lp.prompts, lp.lexicon, dialect=dialect)
-        async with session._lock:
-            await session._run(actions)
+        await session.switch_dialect(dialect, source=f"kiosk_staff:{self.staff}")
         return dialect
 
     async def end(self) -> None:

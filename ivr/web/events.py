@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -33,10 +32,9 @@ class EventBusError(RuntimeError):
 
 
 def redis_url_from(settings: Any) -> str:
-    """The Redis URL: `settings.redis_url` if the settings have it, else `IVR_REDIS_URL` or
-    `REDIS_URL` from the environment; "" for in-process events only."""
-    configured = getattr(settings, "redis_url", "") or ""
-    return configured or os.environ.get("IVR_REDIS_URL", "") or os.environ.get("REDIS_URL", "")
+    """The Redis URL (`settings.redis_url`, from `IVR_REDIS_URL` or `REDIS_URL`); "" for
+    in-process events only."""
+    return getattr(settings, "redis_url", "") or ""
 
 
 def session_event(event: Any) -> dict[str, Any]:

@@ -75,10 +75,16 @@ class Engine(Protocol):
     model_name: str
 
     def open_stream(
-        self, sample_rate: int, phrases: Sequence[str] | None = None, *, sequence: bool = False
+        self,
+        sample_rate: int,
+        phrases: Sequence[str] | None = None,
+        *,
+        sequence: bool = False,
+        alone: Sequence[str] | None = None,
     ) -> RecognizerStream:
         """Open a stream for audio at `sample_rate`; with `phrases`, decode in phrase-list mode,
-        and with `sequence=True` accept any run of list entries (digit strings, PINs)."""
+        and with `sequence=True` accept any run of list entries (digit strings, PINs), where
+        entries of `alone` (commands) count only as the whole utterance."""
 
     def missing_words(self, phrases: Sequence[str]) -> list[str]:
         """Words of `phrases` that the model's vocabulary lacks (they could never be heard)."""

@@ -156,21 +156,26 @@ class _DecoderPool:
 _POOLS = {True: _DecoderPool(True), False: _DecoderPool(False)}
 
 
-def _jsgf(phrases: Sequence[str], sequence: bool) -> str:
-    alts = " | ".join(f"( {p} )" for p in phrases)
+def _jsgf(phrases: Sequence[str], sequence: bool, alone: Sequence[str] = ()) -> str:
+    loop = [p for p in phrases if p not in alone]
+    alts = " | ".join(f"( {p} )" for p in (loop if sequence else phrases))
     body = f"( {alts} )+" if sequence else alts
+    if sequence and alone:
+        body = " | ".join([f"( {body} )"] + [f"( {p} )" for p in alone])
     return f"#JSGF V1.0;\ngrammar ivr;\npublic <utt> = {body} ;\n"
 
 
-def _activate(slot: _Slot, phrases: list[str] | None, sequence: bool) -> None:
+def _activate(
+    slot: _Slot, phrases: list[str] | None, sequence: bool, alone: Sequence[str] = ()
+) -> None:
     dec = slot.decoder
     if not phrases:
         dec.activate_search("_default")
         return
-    text = ("+" if sequence else "") + "\n".join(phrases)
+    text = ("+" if sequence else "") + "\n".join(phrases) + "\n!" + "\n".join(alone)
     key = "g" + hashlib.sha1(text.encode()).hexdigest()[:16]
     if key not in slot.grammars:
-        dec.add_jsgf_string(key, _jsgf(phrases, sequence))
+        dec.add_jsgf_string(key, _jsgf(phrases, sequence, alone))
         slot.grammars[key] = key
         while len(slot.grammars) > _MAX_GRAMMARS:
             old, _ = slot.grammars.popitem(last=False)
@@ -206,10 +211,15 @@ class _Decoded:
 
 
 def _decode(
-    slot: _Slot, pcm: bytes, phrases: list[str] | None, sequence: bool, cmn: str | None
+    slot: _Slot,
+    pcm: bytes,
+    phrases: list[str] | None,
+    sequence: bool,
+    cmn: str | None,
+    alone: Sequence[str] = (),
 ) -> _Decoded:
     dec = slot.decoder
-    _activate(slot, phrases, sequence)
+    _activate(slot, phrases, sequence, alone)
     if cmn:
         dec.set_cmn(cmn)  # every utterance starts from the same prior: no history
     dec.start_utt()
@@ -249,8 +259,10 @@ class PocketSphinxStream:
         sample_rate: int,
         phrases: list[str] | None,
         sequence: bool = False,
+        alone: Sequence[str] = (),
     ):
         self.sample_rate = sample_rate
+        self._alone = list(alone)
         self._engine = engine
         self._phrases = phrases
         self._sequence = sequence
@@ -277,7 +289,7 @@ class PocketSphinxStream:
         pcm = _prepare(samples, self.sample_rate, eng.dither)
         prior = eng.cmn_prior(self.sample_rate)
         with eng.pool.borrow() as slot:
-            return _decode(slot, pcm, self._phrases, self._sequence, prior)
+            return _decode(slot, pcm, self._phrases, self._sequence, prior, self._alone)
 
     def partial(self) -> str:
         """Best hypothesis over the audio so far (recomputed at most every 0.5 s of audio)."""
@@ -356,10 +368,17 @@ class PocketSphinxEngine:
         return TELEPHONE_CMN if sample_rate < MODEL_RATE else WIDEBAND_CMN
 
     def open_stream(
-        self, sample_rate: int, phrases: Sequence[str] | None = None, *, sequence: bool = False
+        self,
+        sample_rate: int,
+        phrases: Sequence[str] | None = None,
+        *,
+        sequence: bool = False,
+        alone: Sequence[str] | None = None,
     ) -> PocketSphinxStream:
         """Open a stream; with `phrases`, decode against a JSGF grammar of exactly those, or
-        with `sequence=True` of any run of them ("four seven one nine")."""
+        with `sequence=True` of any run of them ("four seven one nine"). Entries of `alone`
+        (commands such as "operator") are then heard only as the whole utterance, never
+        inside a run."""
         if sample_rate <= 0:
             raise ASRError(f"bad sample rate {sample_rate}")
         plist = normalize_phrases(phrases) if phrases else None
@@ -371,7 +390,8 @@ class PocketSphinxEngine:
                 raise ASRError(
                     "words not in the PocketSphinx English dictionary: " + ", ".join(missing)
                 )
-        return PocketSphinxStream(self, sample_rate, plist, sequence)
+        lone = [p for p in normalize_phrases(alone) if p in plist] if alone and plist else []
+        return PocketSphinxStream(self, sample_rate, plist, sequence, lone)
 
     def missing_words(self, phrases: Sequence[str]) -> list[str]:
         """Words of `phrases` that the pronunciation dictionary lacks."""

@@ -164,13 +164,15 @@ def recognize(
     phrases: Sequence[str] | None = None,
     *,
     sequence: bool = False,
+    alone: Sequence[str] | None = None,
 ) -> Recognition:
     """Recognise a whole clip: open a stream at the clip's rate (engines resample as they
     need: PocketSphinx to 16 kHz with soxr, Vosk internally), feed it in 0.2 s chunks, finish.
     `sequence=True` accepts any run of the phrases (see `Engine.open_stream`)."""
     if len(audio.samples) == 0:
         raise ASRError("no audio to recognise")
-    stream = engine.open_stream(audio.sample_rate, phrases, sequence=sequence)
+    kw = {"alone": alone} if alone else {}
+    stream = engine.open_stream(audio.sample_rate, phrases, sequence=sequence, **kw)
     pcm = audio.pcm
     step = int(audio.sample_rate * CHUNK_SECONDS) * 2
     for i in range(0, len(pcm), step):

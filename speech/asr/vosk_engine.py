@@ -60,12 +60,14 @@ class VoskStream:
         phrases: list[str] | None,
         min_confidence: float,
         sequence: bool = False,
+        alone: list[str] | None = None,
     ) -> None:
         vosk = _vosk()
         self.sample_rate = sample_rate
         self._engine = engine
         self._phrases = phrases
         self._sequence = sequence
+        self._alone = alone or []
         self._min_conf = min_confidence
         if phrases:
             grammar = phrases + ([UNK] if engine.has_unk else [])
@@ -132,6 +134,8 @@ class VoskStream:
             has_unk = any(w.word == UNK for w in words)
             if self._sequence:
                 rec.items = split_sequence(text, self._phrases) or []
+                if len(rec.items) > 1 and set(rec.items) & set(self._alone):
+                    rec.items = []  # a command inside a run of digits: not a valid answer
                 rec.phrase = " ".join(rec.items) or None
             else:
                 rec.phrase = match_phrase(text, self._phrases)
@@ -167,10 +171,16 @@ class VoskEngine:
         self.has_unk = self.model.vosk_model_find_word(UNK) >= 0
 
     def open_stream(
-        self, sample_rate: int, phrases: Sequence[str] | None = None, *, sequence: bool = False
+        self,
+        sample_rate: int,
+        phrases: Sequence[str] | None = None,
+        *,
+        sequence: bool = False,
+        alone: Sequence[str] | None = None,
     ) -> VoskStream:
         """Open a stream at `sample_rate`; with `phrases`, decode in phrase-list mode (one
-        entry), or with `sequence=True` any run of entries (digit strings, PINs).
+        entry), or with `sequence=True` any run of entries (digit strings, PINs); entries of
+        `alone` count only as the whole utterance (a run holding one is rejected).
 
         Raises `ASRError` naming any phrase word the model cannot recognise.
         """
@@ -186,7 +196,8 @@ class VoskEngine:
                     f"words not in the vocabulary of Vosk model {self.model_name}: "
                     + ", ".join(missing)
                 )
-        return VoskStream(self, sample_rate, plist, self.min_confidence, sequence)
+        lone = normalize_phrases(alone) if alone else []
+        return VoskStream(self, sample_rate, plist, self.min_confidence, sequence, lone)
 
     def missing_words(self, phrases: Sequence[str]) -> list[str]:
         """Words of `phrases` the model's vocabulary lacks (Vosk itself only logs them)."""

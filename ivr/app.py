@@ -70,6 +70,7 @@ def build_deps(settings: Settings, listeners: list[Any] | None = None) -> Sessio
         handoffs=HandoffRegistry(),
         listeners=list(listeners or []),
         free_form_everywhere=settings.asr_free_form_everywhere,
+        min_confidence=settings.asr_min_confidence,
         languages=languages,
         dialect_detection=settings.dialect_detection,
         cue_config=cue_config,

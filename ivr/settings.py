@@ -34,6 +34,21 @@ class Settings(BaseSettings):
         default="", description="the https URL Twilio reaches; used for signatures and stream URLs"
     )
     agent_number: str = Field(default="", description="E.164 number or client:name to <Dial>")
+    twilio_from_number: str = Field(
+        default="",
+        description="our Twilio number for outbound calls and SMS to emergency contacts; "
+        "empty = notifications are a dry run (console and store, clearly marked)",
+    )
+
+    # escalation
+    escalation_policy: str = Field(
+        default="", description="path of an escalation policy TOML; empty = the shipped one"
+    )
+    service_name: str = Field(default="the care line", description="how calls introduce us")
+    supervisor_number: str = Field(default="", description="who is called when nobody accepts")
+    emergency_number: str = Field(
+        default="", description="the emergency number told to callers (e.g. 999, 911, 112)"
+    )
     allow_unsigned_webhooks: bool = Field(
         default=False, description="DEVELOPMENT ONLY: accept webhooks without a valid signature"
     )
@@ -66,6 +81,11 @@ class Settings(BaseSettings):
     trailing_silence_s: float = 1.2
     no_input_timeout_s: float = 8.0
     max_utterance_s: float = 30.0
+    asr_min_confidence: float = Field(
+        default=0.3,
+        description="phrase-list answers below this recognizer confidence are 'not understood' "
+        "(0.3 keeps ~98% of in-list answers and rejects ~60% of out-of-list speech)",
+    )
     asr_free_form_everywhere: bool = Field(
         default=False,
         description="decode every answer free-form, ignoring phrase lists (the naive baseline "

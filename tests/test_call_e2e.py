@@ -190,21 +190,25 @@ def test_spoken_account_number_with_real_digit_recordings(ivr_server: IvrServer)
             srv.base_url, AUTH_TOKEN, from_="+15555550124", speed=5
         ) as call:
             await wait_key(call, "ask_account")
+            # spoken digits, then the hash key at once (before the pause after the words ends)
             await call.say_pcm(digits_spoken(srv.known.account))
             await call.press("#")
             await wait_key(call, "ask_pin")
-            await call.press("0")  # inside a PIN 0 is a digit; "*" then "0" reaches a person
-            await call.press("*")
+            await call.press("*")  # an empty PIN entry: * goes back to the account number
             await wait_key(call, "ask_account")
             await call.press("0")
             await call.wait_closed()
             return call
 
     call = run(scenario())
-    heard = [e for e in srv.events_of(call.call_sid) if e.kind == "heard"]
+    events = srv.events_of(call.call_sid)
+    heard = [e for e in events if e.kind == "heard"]
     assert heard and heard[0].data["intent"] == "digits"
     assert heard[0].data["text"].split() != []
-    states = [e.data["after"] for e in srv.events_of(call.call_sid) if e.kind == "state"]
+    hashes = [e.data for e in events if e.kind == "dtmf" and e.data["digit"] == "#"]
+    assert hashes and hashes[0].get("consumed_by") == "spoken entry"
+    assert "more_time_ack" not in [e.data["key"] for e in events if e.kind == "prompt"]
+    states = [e.data["after"] for e in events if e.kind == "state"]
     assert "ask_pin" in states, "the spoken account number was not taken"
 
 

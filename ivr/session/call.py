@@ -34,6 +34,7 @@ from speech.tts.rate import reply_rate_for
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 8000
+SAFETY_INTENTS = frozenset({"help", "emergency", "person"})
 
 
 @dataclass
@@ -199,6 +200,19 @@ class CallSession:
             await self._on_endpoint(event)
 
     async def on_dtmf(self, digit: str) -> None:
+        if self._listening and self.endpointer.in_utterance:
+            # a key pressed while the caller is still speaking (or in the pause after): the
+            # words come first ("four seven one nine", then hash), so finish them now
+            entry = self._listen is not None and self._listen.digits
+            before = self.dialog.state if self.dialog else None
+            for event in self.endpointer.flush():
+                if isinstance(event, UtteranceEnded):
+                    self._listening = False
+                    await self._recognise(event)
+            if digit == "#" and entry and self.dialog is not None and self.dialog.state != before:
+                # the spoken entry was complete: this hash only ended it
+                self._emit("dtmf", digit=digit, consumed_by="spoken entry")
+                return
         self._emit("dtmf", digit=digit)
         shown = "*" if self._secret() else digit
         await self._db(
@@ -334,6 +348,7 @@ class CallSession:
         elif isinstance(event, UtteranceEnded):
             if self._playing or self._ending or not self._listening:
                 return  # spoke over a notice that cannot be interrupted: not an answer
+            self._listening = False  # the answer is in: no time limit while it is understood
             task = asyncio.create_task(self._recognise(event))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -394,7 +409,11 @@ class CallSession:
             self.engine.open_stream(
                 utt.sample_rate,
                 phrases,
-                **({"sequence": True} if listen.digits and phrases else {}),
+                **(
+                    {"sequence": True, "alone": self._commands(listen, phrases)}
+                    if listen.digits and phrases
+                    else {}
+                ),
             )
         )
         await stream.accept(utt.audio)
@@ -404,7 +423,9 @@ class CallSession:
         if not self.rate_fixed and self.pace.caller_wpm:
             self.rate_wpm = reply_rate_for(self.pace.caller_wpm, base=self.base_rate)
         outcome = None
-        if self.cues is not None:
+        # digit entries are not assessed: pauses between digits are not distress, and a PIN's
+        # audio is nobody's business
+        if self.cues is not None and not listen.digits and not listen.secret:
             outcome = await self.cues.assess(
                 utt.audio, utt.sample_rate, rec.text, list(utt.pauses), utt.start_s
             )
@@ -430,19 +451,31 @@ class CallSession:
                 intent=self.dialog.intent_for(heard) if heard else None,
                 confidence=rec.confidence,
             )
-        elif rec.rejected or not rec.phrase or rec.confidence < self.deps.min_confidence:
-            inp = UserInput(kind="no_match", text=rec.text, confidence=rec.confidence)
+        elif (phrase := self._accepted_phrase(rec, listen, extra)) is None:
+            # Asymmetric costs: a doubtful "help" or "a person" is still honoured (a needless
+            # transfer costs a minute; an ignored cry for help can cost far more).
+            doubtful = self.dialog.intent_for(rec.text) if rec.text.strip() else None
+            if doubtful in SAFETY_INTENTS:
+                inp = UserInput(
+                    kind="speech",
+                    text=rec.text,
+                    phrase=rec.phrase,
+                    intent=doubtful,
+                    confidence=rec.confidence,
+                )
+            else:
+                inp = UserInput(kind="no_match", text=rec.text, confidence=rec.confidence)
         else:
-            intent = listen.phrase_intents.get(rec.phrase) or (extra or {}).get(rec.phrase)
+            intent = listen.phrase_intents.get(phrase) or (extra or {}).get(phrase)
             inp = UserInput(
                 kind="speech",
                 text=rec.text,
-                phrase=rec.phrase,
-                intent=intent or self.dialog.intent_for(rec.phrase),
+                phrase=phrase,
+                intent=intent or self.dialog.intent_for(phrase),
                 confidence=rec.confidence,
             )
             if self.choice is not None:
-                decision = self.choice.observe(rec.phrase, rec.confidence)
+                decision = self.choice.observe(phrase, rec.confidence)
                 if decision is not None and self.deps.languages is not None:
                     lp = await asyncio.to_thread(self.deps.languages.get, decision.dialect)
                     await self._run(
@@ -486,6 +519,31 @@ class CallSession:
         await self._handle(inp)
         if outcome is not None and outcome.escalate and not self._ending:
             await self._escalate_on_cues(outcome)
+
+    @staticmethod
+    def _commands(listen: Listen, phrases: list[str]) -> list[str]:
+        """In a digit entry, the phrases that are commands ("person", "repeat"): heard only as
+        a whole answer, never inside a run of digits."""
+        return [p for p in phrases if listen.phrase_intents.get(p) != "digits"]
+
+    def _accepted_phrase(
+        self, rec: Recognition, listen: Listen, extra: dict[str, str] | None
+    ) -> str | None:
+        """The phrase heard, if confident enough for this service (`min_confidence`).
+
+        The engine's own rejection threshold was fitted on studio-quality prompts; a call uses
+        the service's setting instead, so a clearly heard list phrase with a modest score is
+        not thrown away and the caller asked again."""
+        if rec.phrase and not rec.rejected:
+            return rec.phrase
+        if rec.confidence < self.deps.min_confidence:
+            return None
+        text = " ".join(rec.text.lower().split())
+        if text in listen.phrase_intents or text in (extra or {}):
+            return text
+        if listen.digits and rec.text.strip():
+            return text  # a digit string: the dialog checks its words
+        return None
 
     async def _calm_down(self) -> None:
         """Distress rising: slower, calmer speech for the rest of the call; a person offered."""

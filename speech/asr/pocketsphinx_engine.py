@@ -37,7 +37,7 @@ import shutil
 import tempfile
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -106,6 +106,7 @@ def _telephone_hmm_dir() -> str:
 class _Slot:
     decoder: object
     grammars: OrderedDict[str, str]
+    words_added: int = 0  # how many of the pool's added words this decoder has
 
 
 class _DecoderPool:
@@ -119,6 +120,7 @@ class _DecoderPool:
         self._lock = threading.Lock()
         self._idle: list[_Slot] = []
         self.created = 0
+        self.added_words: list[tuple[str, str]] = []  # (word, phones) for every decoder
 
     def _new(self) -> _Slot:
         from pocketsphinx import Decoder
@@ -146,6 +148,10 @@ class _DecoderPool:
             slot = self._idle.pop() if self._idle else None
         if slot is None:
             slot = self._new()
+        for word, phones in self.added_words[slot.words_added :]:
+            if slot.decoder.lookup_word(word) is None:
+                slot.decoder.add_word(word, phones, True)
+        slot.words_added = len(self.added_words)
         try:
             yield slot
         finally:
@@ -392,6 +398,31 @@ class PocketSphinxEngine:
                 )
         lone = [p for p in normalize_phrases(alone) if p in plist] if alone and plist else []
         return PocketSphinxStream(self, sample_rate, plist, sequence, lone)
+
+    def add_words(self, pronunciations: Mapping[str, str]) -> list[str]:
+        """Add words to every decoder's dictionary (ARPAbet phones, e.g. {"nowt": "N AW T"}).
+
+        Dialect packs use this for words the dictionary lacks. Words it already has are left
+        alone; returns the words added. Added words are process-wide, like the decoders.
+        Raises `ASRError` for a bad pronunciation.
+        """
+        added: list[str] = []
+        with self.pool.borrow() as slot:
+            for word, phones in pronunciations.items():
+                word, phones = word.strip().lower(), " ".join(str(phones).upper().split())
+                if not word or not phones:
+                    raise ASRError(f"bad pronunciation for {word!r}: {phones!r}")
+                if slot.decoder.lookup_word(word) is not None:
+                    continue
+                try:
+                    slot.decoder.add_word(word, phones, True)
+                except RuntimeError as exc:
+                    raise ASRError(f"bad pronunciation for {word!r}: {phones!r}: {exc}") from exc
+                with self.pool._lock:
+                    self.pool.added_words.append((word, phones))
+                    slot.words_added = len(self.pool.added_words)
+                added.append(word)
+        return added
 
     def missing_words(self, phrases: Sequence[str]) -> list[str]:
         """Words of `phrases` that the pronunciation dictionary lacks."""

@@ -1,10 +1,15 @@
 """Helpers for the escalation tests: a policy with short timings, settings with the escalation
-fields, a customer with contacts, and a small app (escalation routes only) on a real server."""
+fields, a customer with contacts, and a small app (escalation routes and the web sign-in) on a
+real server."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -58,15 +63,38 @@ def add_customer_with_contacts(
     return customer.id, ids
 
 
+@dataclass
+class WebDeps:
+    """What the web pages read of `app.state.deps` in the small app (it takes no calls): the
+    store (users, sessions) and session-event listeners (`start_web`), the dialog bundle and
+    voice (the kiosk page, kiosk staff's home after sign-in)."""
+
+    store: Store
+    bundle: Any
+    voice: Any
+    listeners: list[Any] = field(default_factory=list)
+
+
 def escalation_app(svc: EscalationService, settings: Settings) -> FastAPI:
-    """An app with only the escalation router (the service set, no worker)."""
+    """An app with the escalation router (the service set, no worker) and the real web sign-in
+    (`install_web`: /login, sessions, CSRF, roles, the agent console as the agents' home)."""
+    from ivr.web.auth_app import install_web
     from ivr.web.escalation_routes import router
 
-    app = FastAPI()
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from ivr.flows import load_bundle
+        from speech.tts import VoiceSettings
+
+        voice = VoiceSettings(voice=settings.tts_voice, rate_wpm=settings.tts_rate_wpm)
+        app.state.deps = WebDeps(svc.store, load_bundle("default", "en"), voice)
+        yield
+
+    app = FastAPI(lifespan=lifespan)
     app.state.settings = settings
     app.state.escalation = svc
     app.include_router(router)
-    return app
+    return install_web(app)
 
 
 def make_service(store: Store, policy: Policy | None = None, base: str = "http://127.0.0.1:9"):

@@ -9,10 +9,12 @@ import httpx
 import pytest
 from escalation_fixtures import AUTH_TOKEN, EscalationSettings, escalation_app, make_service
 from pydantic import ValidationError
+from test_web_support import PASSWORD, client_for
 
 from carestore import InvalidPhoneNumber, InvalidValue, NotFound, Store
 from emergency_contact.contacts import ConsentIn, ContactBook, ContactIn, ContactUpdate
 from ivr.twilio.local_server import LocalServer
+from ivr.web.auth_users import UserBook
 
 
 def _customer(store: Store, phone: str = "+441632960001") -> int:
@@ -140,14 +142,33 @@ def test_contacts_api_over_http(tmp_path) -> None:  # noqa: ANN001
     cid = _customer(store)
     settings = EscalationSettings(data_dir=tmp_path, twilio_auth_token=AUTH_TOKEN)
     svc = make_service(store)
+    UserBook(store).add("amy", PASSWORD, "kiosk_staff", "Amy")
     with LocalServer(escalation_app(svc, settings)) as server:
-        api = httpx.Client(base_url=server.base_url, headers={"X-Actor": "staff:amy"}, timeout=10)
         body = {
             "name": "Susan Harper",
             "relationship": "daughter",
             "phone": "+44 1632 960011",
             "consent": {"given_by": "Susan Harper", "method": "phone"},
         }
+        # nobody signed in: no personal data, no changes
+        for method, path in (
+            ("GET", f"/api/customers/{cid}/contacts"),
+            ("POST", f"/api/customers/{cid}/contacts"),
+            ("GET", f"/api/customers/{cid}/audit"),
+        ):
+            anonymous = httpx.request(
+                method, f"{server.base_url}{path}", json=body, headers={"X-Actor": "staff:amy"}
+            )
+            assert anonymous.status_code == 401, (method, path, anonymous.text)
+        api = client_for(server.base_url, "amy")
+        # signed in, but a change without the session's CSRF token is refused
+        no_csrf = api.post(
+            f"/api/customers/{cid}/contacts", json=body, headers={"X-CSRF-Token": ""}
+        )
+        assert no_csrf.status_code == 403 and "CSRF" in no_csrf.json()["detail"]
+        assert api.get(f"/api/customers/{cid}/contacts").json() == []
+        # the signed-in user is the actor: a claimed X-Actor is ignored
+        api.headers["X-Actor"] = "staff:someone-else"
         r = api.post(f"/api/customers/{cid}/contacts", json=body)
         assert r.status_code == 201, r.text
         susan = r.json()
@@ -165,8 +186,6 @@ def test_contacts_api_over_http(tmp_path) -> None:  # noqa: ANN001
         assert unknown.status_code == 404 and "no customer" in unknown.json()["detail"]
         extra = api.post(f"/api/customers/{cid}/contacts", json={**body, "nickname": "Sue"})
         assert extra.status_code == 422
-        anonymous = httpx.post(f"{server.base_url}/api/customers/{cid}/contacts", json=body)
-        assert anonymous.status_code == 400 and "X-Actor" in anonymous.json()["detail"]
 
         r = api.post(
             f"/api/customers/{cid}/contacts/{tom['id']}/consent",
@@ -188,5 +207,13 @@ def test_contacts_api_over_http(tmp_path) -> None:  # noqa: ANN001
         listed = api.get(f"/api/customers/{cid}/contacts").json()
         assert [c["name"] for c in listed] == ["Susan Harper"]
         audit = api.get(f"/api/customers/{cid}/audit").json()
-        assert len(audit) == 7 and {a["actor"] for a in audit} == {"staff:amy"}
+        changes = [a for a in audit if a["action"] != "viewed"]
+        assert len(changes) == 7 and {a["actor"] for a in changes} == {"amy"}
+        views = [a for a in audit if a["action"] == "viewed"]
+        assert [v["data"]["what"] for v in views] == ["contacts_api", "contacts_api"]
+        assert {(v["actor"], v["data"]["role"]) for v in views} == {("amy", "kiosk_staff")}
+        api.close()
+    # the audit trail's own view is recorded too (after it was read)
+    last = ContactBook(store).audit_log(cid)[0]
+    assert (last.action, last.actor, last.data["what"]) == ("viewed", "amy", "audit_api")
     store.close()

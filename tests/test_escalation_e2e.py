@@ -7,7 +7,6 @@ acceptance by keypress, the confirmation call back, and the final state."""
 from __future__ import annotations
 
 import asyncio
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from escalation_fixtures import (
     add_customer_with_contacts,
     policy_file,
 )
+from test_web_support import PASSWORD, client_for
 from twilio_standin import TwilioStandIn
 
 from emergency_contact.contacts import ContactBook
@@ -31,11 +31,13 @@ from ivr.app import build_deps, create_app
 from ivr.session.events import SessionEvent
 from ivr.twilio.local_server import LocalServer
 from ivr.twilio.simulator import TwilioCallSimulator
+from ivr.web.auth_users import UserBook
 
 CALLER = "+441632960001"
 DAUGHTER = "+441632960011"  # tried first: the stand-in fails once (500), then nobody answers
 SON = "+441632960012"  # tried second: call + SMS; SMS gets a 429 once; he presses 1
 NEIGHBOUR = "+441632960013"  # no consent on record: never reached
+STAFF = {"alice": "agent", "bob": "agent", "kim": "kiosk_staff"}  # who signs in to the API
 
 
 @dataclass
@@ -83,7 +85,10 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
         phone=CALLER,
     )
     deps.store.create_ticket("My statement shows a payment twice.", customer_id=customer_id)
-    server = LocalServer(create_app(settings, deps))
+    users = UserBook(deps.store)
+    for name, role in STAFF.items():
+        users.add(name, PASSWORD, role, name.title())
+    server = LocalServer(create_app(settings, deps))  # create_app installs the web sign-in
     base = server.start()
     settings.public_base_url = base
     try:
@@ -169,8 +174,20 @@ def test_help_ive_fallen_reaches_agent_and_contacts(rig: Rig) -> None:
     assert any(w for w in view["caller_words"] if "fall" in w or "help" in w), view
     assert httpx.get(rig.base + "/handoff/not-a-token", timeout=10).status_code == 404
 
-    # ---- the package: transcript, intents, cues with times, profile, open tickets
-    package = httpx.get(f"{rig.base}/api/escalations/{esc_id}/package", timeout=10).json()
+    # ---- the package: only for a signed-in agent (the view is audited); transcript, intents,
+    # cues with times, profile, open tickets
+    package_path = f"/api/escalations/{esc_id}/package"
+    assert httpx.get(rig.base + package_path, timeout=10).status_code == 401
+    alice = client_for(rig.base, "alice")
+    kim = client_for(rig.base, "kim")
+    assert kim.get(package_path).status_code == 403  # kiosk staff do not see packages
+    answer = alice.get(package_path, timeout=10)
+    assert answer.status_code == 200, answer.text
+    package = answer.json()
+    viewed = [e for e in svc.contacts.audit_log(rig.customer_id) if e.action == "viewed"]
+    assert [(e.actor, e.entity_id, e.data["what"]) for e in viewed] == [
+        ("alice", esc_id, "package_api")
+    ]
     assert package["intents"][0] == "yes"
     assert any("help" in w or "fallen" in w for w in package["caller_words"][1:])
     assert package["caller"]["account_number"].endswith("44")
@@ -245,11 +262,32 @@ def test_help_ive_fallen_reaches_agent_and_contacts(rig: Rig) -> None:
     kinds = [e.kind for e in svc.events(esc_id)]
     assert "dial_ended" in kinds and "fallback" in kinds
 
-    # ---- agents: accepting is exclusive
-    first = httpx.post(f"{rig.base}/api/escalations/{esc_id}/accept", json={"agent": "alice"})
-    second = httpx.post(f"{rig.base}/api/escalations/{esc_id}/accept", json={"agent": "bob"})
+    # ---- agents: signed in; accepting is exclusive and only ever for oneself
+    accept_path = f"/api/escalations/{esc_id}/accept"
+    assert httpx.post(rig.base + accept_path, json={"agent": "alice"}).status_code == 401
+    bob = client_for(rig.base, "bob")
+    for_someone_else = bob.post(accept_path, json={"agent": "alice"})
+    assert for_someone_else.status_code == 403 and "yourself" in for_someone_else.json()["detail"]
+    first = alice.post(accept_path, headers={"X-Actor": "mallory"})  # the header is ignored
+    second = bob.post(accept_path, json={"agent": "bob"})
     assert first.status_code == 200 and first.json()["agent_id"] == "alice"
     assert second.status_code == 409 and "alice" in second.json()["detail"]
-    stats = httpx.get(f"{rig.base}/api/escalations/stats").json()
+    assert httpx.get(f"{rig.base}/api/escalations/stats").status_code == 401
+    assert kim.get("/api/escalations/stats").status_code == 403
+    stats = alice.get("/api/escalations/stats").json()
     assert stats["escalations"] >= 1 and stats["sla_breaches"] >= 1
-    assert time.monotonic()  # the figures themselves are printed by bench/escalation.py
+
+    # ---- resolving: not for kiosk staff (403), nor anonymous (401); the agent who does is audited
+    resolve_path = f"/api/escalations/{esc_id}/resolve"
+    assert httpx.post(rig.base + resolve_path, json={"note": "x"}).status_code == 401
+    refused = kim.post(resolve_path, json={"note": "kiosk staff cannot close this"})
+    assert refused.status_code == 403 and "agent or supervisor" in refused.json()["detail"]
+    assert svc.get(esc_id).state != "resolved"
+    done = alice.post(resolve_path, json={"note": "daughter is on her way"})
+    assert done.status_code == 200 and done.json()["state"] == "resolved"
+    trail = svc.contacts.audit_log(rig.customer_id)
+    assert ("escalation_accepted", "alice") in [(e.action, e.actor) for e in trail]
+    assert ("escalation_resolved", "alice") in [(e.action, e.actor) for e in trail]
+    assert "mallory" not in {e.actor for e in trail}
+    for client in (alice, bob, kim):
+        client.close()

@@ -1,7 +1,12 @@
 """Escalation routes: the contacts and escalations JSON API, hand-off links, and the Twilio
 webhooks of escalation calls and messages (`router`; `setup_escalation` wires the service).
 
-JSON API (changes need an `X-Actor` header naming who makes them; it is audited):
+JSON API: every route needs a signed-in user (`ivr.web.auth.require_role`: 401 without a
+session, 403 for another role or, on changes, a missing CSRF token). The signed-in user is the
+actor of every audited change (an `X-Actor` header is ignored); views of personal data (contacts,
+audit trail, escalation, package, events, outbox) are audited with `audit_view`.
+Roles: /api/customers/* agent, kiosk_staff, supervisor; POST /api/escalations the same;
+every other /api/escalations/* route agent, supervisor (admin always passes).
   GET|POST      /api/customers/{cid}/contacts
   PATCH|DELETE  /api/customers/{cid}/contacts/{contact_id}
   PUT           /api/customers/{cid}/contacts/order            {"contact_ids": [...]}
@@ -10,7 +15,8 @@ JSON API (changes need an `X-Actor` header naming who makes them; it is audited)
   POST          /api/escalations                               (kiosk button, staff)
   GET           /api/escalations/queue | /stats | /{id} | /{id}/package | /{id}/events
   GET           /api/escalations/{id}/outbox
-  POST          /api/escalations/{id}/accept {"agent": ...}    (409 if another agent has it)
+  POST          /api/escalations/{id}/accept {"agent"?}        the signed-in agent takes it
+                                                               (409 if another agent has it)
   POST          /api/escalations/{id}/resolve {"note": ...}
   GET           /handoff/{token}                               expiring, audited, limited view
 Twilio (signed): /escalation/twilio/{contact-call,contact-gather,confirm-call,call-status,
@@ -26,7 +32,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, FastAPI, Header, HTTPException, Request, Response
+from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from twilio.twiml.voice_response import Dial, VoiceResponse
@@ -46,9 +52,18 @@ from emergency_contact.service import (
 from ivr.settings import Settings
 from ivr.twilio.signature import settings_of, verified_twilio_form
 from ivr.web import twilio_routes
+from ivr.web.auth import require_role
+from ivr.web.auth_users import User, audit_view
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["escalation"])
+
+CONTACT_ROLES = ("agent", "kiosk_staff", "supervisor")
+AGENT_ROLES = ("agent", "supervisor")
+TRIGGER_ROLES = ("agent", "kiosk_staff", "supervisor")
+contacts_user = require_role(*CONTACT_ROLES)
+agent_user = require_role(*AGENT_ROLES)
+trigger_user = require_role(*TRIGGER_ROLES)
 
 
 # ---------------------------------------------------------------------------- wiring
@@ -123,10 +138,19 @@ async def _run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         raise HTTPException(status_code=422, detail=str(exc)) from None
 
 
-def _actor(x_actor: str | None = Header(default=None)) -> str:
-    if not x_actor or not x_actor.strip():
-        raise HTTPException(status_code=400, detail="say who makes this change: X-Actor header")
-    return x_actor.strip()
+def _viewed(
+    svc: EscalationService,
+    user: User,
+    what: str,
+    entity: str,
+    entity_id: int,
+    customer_id: int | None,
+    read: Callable[[], Any],
+) -> Any:
+    """`read()` and, once it succeeded, the audit row of who viewed it (same thread)."""
+    result = read()
+    audit_view(svc.store, user, what, entity, entity_id, customer_id)
+    return result
 
 
 def _xml(twiml: str) -> Response:
@@ -140,19 +164,31 @@ class OrderIn(BaseModel):
 
 
 @router.get("/api/customers/{customer_id}/contacts")
-async def list_contacts(customer_id: int, request: Request) -> list[dict[str, Any]]:
-    """The customer's emergency contacts in order."""
+async def list_contacts(
+    customer_id: int, request: Request, user: User = Depends(contacts_user)
+) -> list[dict[str, Any]]:
+    """The customer's emergency contacts in order (the view is audited)."""
     svc = service_of(request)
-    return [c.to_dict() for c in await _run(svc.contacts.list, customer_id, include_inactive=True)]
+    contacts = await _run(
+        _viewed,
+        svc,
+        user,
+        "contacts_api",
+        "customer",
+        customer_id,
+        customer_id,
+        lambda: svc.contacts.list(customer_id, include_inactive=True),
+    )
+    return [c.to_dict() for c in contacts]
 
 
 @router.post("/api/customers/{customer_id}/contacts", status_code=201)
 async def add_contact(
-    customer_id: int, contact: ContactIn, request: Request, actor: str = Depends(_actor)
+    customer_id: int, contact: ContactIn, request: Request, user: User = Depends(contacts_user)
 ) -> dict[str, Any]:
     """Add a contact (consent may come with it or later)."""
     svc = service_of(request)
-    return (await _run(svc.contacts.add, customer_id, contact, actor)).to_dict()
+    return (await _run(svc.contacts.add, customer_id, contact, user.username)).to_dict()
 
 
 @router.patch("/api/customers/{customer_id}/contacts/{contact_id}")
@@ -161,30 +197,33 @@ async def update_contact(
     contact_id: int,
     changes: ContactUpdate,
     request: Request,
-    actor: str = Depends(_actor),
+    user: User = Depends(contacts_user),
 ) -> dict[str, Any]:
     """Change a contact's details."""
     svc = service_of(request)
-    return (await _run(svc.contacts.update, customer_id, contact_id, changes, actor)).to_dict()
+    return (
+        await _run(svc.contacts.update, customer_id, contact_id, changes, user.username)
+    ).to_dict()
 
 
 @router.delete("/api/customers/{customer_id}/contacts/{contact_id}", status_code=204)
 async def remove_contact(
-    customer_id: int, contact_id: int, request: Request, actor: str = Depends(_actor)
+    customer_id: int, contact_id: int, request: Request, user: User = Depends(contacts_user)
 ) -> Response:
     """Remove a contact."""
-    await _run(service_of(request).contacts.remove, customer_id, contact_id, actor)
+    await _run(service_of(request).contacts.remove, customer_id, contact_id, user.username)
     return Response(status_code=204)
 
 
 @router.put("/api/customers/{customer_id}/contacts/order")
 async def reorder_contacts(
-    customer_id: int, order: OrderIn, request: Request, actor: str = Depends(_actor)
+    customer_id: int, order: OrderIn, request: Request, user: User = Depends(contacts_user)
 ) -> list[dict[str, Any]]:
     """Set the order in which contacts are tried."""
     svc = service_of(request)
     return [
-        c.to_dict() for c in await _run(svc.contacts.reorder, customer_id, order.contact_ids, actor)
+        c.to_dict()
+        for c in await _run(svc.contacts.reorder, customer_id, order.contact_ids, user.username)
     ]
 
 
@@ -194,28 +233,42 @@ async def record_consent(
     contact_id: int,
     consent: ConsentIn,
     request: Request,
-    actor: str = Depends(_actor),
+    user: User = Depends(contacts_user),
 ) -> dict[str, Any]:
     """Record consent (who, when, how)."""
     svc = service_of(request)
     return (
-        await _run(svc.contacts.record_consent, customer_id, contact_id, consent, actor)
+        await _run(svc.contacts.record_consent, customer_id, contact_id, consent, user.username)
     ).to_dict()
 
 
 @router.delete("/api/customers/{customer_id}/contacts/{contact_id}/consent")
 async def withdraw_consent(
-    customer_id: int, contact_id: int, request: Request, actor: str = Depends(_actor)
+    customer_id: int, contact_id: int, request: Request, user: User = Depends(contacts_user)
 ) -> dict[str, Any]:
     """Withdraw consent: the contact is never reached until consent is recorded again."""
     svc = service_of(request)
-    return (await _run(svc.contacts.withdraw_consent, customer_id, contact_id, actor)).to_dict()
+    return (
+        await _run(svc.contacts.withdraw_consent, customer_id, contact_id, user.username)
+    ).to_dict()
 
 
 @router.get("/api/customers/{customer_id}/audit")
-async def audit_log(customer_id: int, request: Request) -> list[dict[str, Any]]:
-    """The customer's audit trail, newest first."""
-    entries = await _run(service_of(request).contacts.audit_log, customer_id)
+async def audit_log(
+    customer_id: int, request: Request, user: User = Depends(contacts_user)
+) -> list[dict[str, Any]]:
+    """The customer's audit trail, newest first (this view is audited after it is read)."""
+    svc = service_of(request)
+    entries = await _run(
+        _viewed,
+        svc,
+        user,
+        "audit_api",
+        "customer",
+        customer_id,
+        customer_id,
+        lambda: svc.contacts.audit_log(customer_id),
+    )
     return [{**e.__dict__, "at": e.at.isoformat()} for e in entries]
 
 
@@ -232,7 +285,12 @@ class TriggerIn(BaseModel):
 
 class AcceptIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    agent: str = Field(min_length=1, max_length=200)
+    agent: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="optional; if given it must be the signed-in user's username",
+    )
 
 
 class ResolveIn(BaseModel):
@@ -242,13 +300,18 @@ class ResolveIn(BaseModel):
 
 @router.post("/api/escalations", status_code=201)
 async def create_escalation(
-    body: TriggerIn, request: Request, actor: str = Depends(_actor)
+    body: TriggerIn, request: Request, user: User = Depends(trigger_user)
 ) -> dict[str, Any]:
     """Start an escalation by hand (the kiosk's escalation button, staff)."""
     svc = service_of(request)
     trigger = Trigger(body.kind, body.severity, body.evidence)
     decision = await _run(
-        svc.trigger, body.call_sid, body.customer_id, trigger, channel=body.channel, actor=actor
+        svc.trigger,
+        body.call_sid,
+        body.customer_id,
+        trigger,
+        channel=body.channel,
+        actor=user.username,
     )
     return {
         "escalation_id": decision.escalation_id,
@@ -261,46 +324,111 @@ async def create_escalation(
 
 
 @router.get("/api/escalations/queue")
-async def agent_queue(request: Request) -> list[dict[str, Any]]:
+async def agent_queue(request: Request, user: User = Depends(agent_user)) -> list[dict[str, Any]]:
     """Waiting for an agent: most severe first, then longest waiting."""
     return [e.to_dict() for e in await _run(service_of(request).queue)]
 
 
 @router.get("/api/escalations/stats")
-async def queue_stats(request: Request, within_s: float = 15.0) -> dict[str, Any]:
+async def queue_stats(
+    request: Request, within_s: float = 15.0, user: User = Depends(agent_user)
+) -> dict[str, Any]:
     """Share answered by a person within `within_s` seconds, breaches, waiting."""
     return await _run(service_of(request).stats, within_s)
 
 
+def _escalation_viewed(
+    svc: EscalationService, user: User, what: str, escalation_id: int, read: Callable[[], Any]
+) -> Any:
+    """`read()` of one escalation's data, then the audit row of the view (404 first if the
+    escalation does not exist)."""
+    esc = svc.get(escalation_id)
+    return _viewed(svc, user, what, "escalation", escalation_id, esc.customer_id, read)
+
+
 @router.get("/api/escalations/{escalation_id}")
-async def get_escalation(escalation_id: int, request: Request) -> dict[str, Any]:
-    return (await _run(service_of(request).get, escalation_id)).to_dict()
+async def get_escalation(
+    escalation_id: int, request: Request, user: User = Depends(agent_user)
+) -> dict[str, Any]:
+    """One escalation (the view is audited)."""
+    svc = service_of(request)
+    esc = await _run(
+        _escalation_viewed,
+        svc,
+        user,
+        "escalation_api",
+        escalation_id,
+        lambda: svc.get(escalation_id),
+    )
+    return esc.to_dict()
 
 
 @router.get("/api/escalations/{escalation_id}/package")
-async def get_package(escalation_id: int, request: Request) -> dict[str, Any]:
-    """The full hand-off package (for the agent console)."""
-    return await _run(service_of(request).package, escalation_id)
+async def get_package(
+    escalation_id: int, request: Request, user: User = Depends(agent_user)
+) -> dict[str, Any]:
+    """The full hand-off package (for the agent console; the view is audited)."""
+    svc = service_of(request)
+    return await _run(
+        _escalation_viewed,
+        svc,
+        user,
+        "package_api",
+        escalation_id,
+        lambda: svc.package(escalation_id),
+    )
 
 
 @router.get("/api/escalations/{escalation_id}/events")
-async def get_events(escalation_id: int, request: Request) -> list[dict[str, Any]]:
+async def get_events(
+    escalation_id: int, request: Request, user: User = Depends(agent_user)
+) -> list[dict[str, Any]]:
+    """The escalation's history, oldest first (the view is audited)."""
     svc = service_of(request)
-    await _run(svc.get, escalation_id)
-    return [{**e.__dict__, "at": e.at.isoformat()} for e in await _run(svc.events, escalation_id)]
+    events = await _run(
+        _escalation_viewed,
+        svc,
+        user,
+        "events_api",
+        escalation_id,
+        lambda: svc.events(escalation_id),
+    )
+    return [{**e.__dict__, "at": e.at.isoformat()} for e in events]
 
 
 @router.get("/api/escalations/{escalation_id}/outbox")
-async def get_outbox(escalation_id: int, request: Request) -> list[dict[str, Any]]:
+async def get_outbox(
+    escalation_id: int, request: Request, user: User = Depends(agent_user)
+) -> list[dict[str, Any]]:
+    """What was (or will be) sent for the escalation (the view is audited)."""
     from emergency_contact.outbox import outbox_rows
 
-    return await _run(outbox_rows, service_of(request).store, escalation_id)
+    svc = service_of(request)
+    return await _run(
+        _escalation_viewed,
+        svc,
+        user,
+        "outbox_api",
+        escalation_id,
+        lambda: outbox_rows(svc.store, escalation_id),
+    )
 
 
 @router.post("/api/escalations/{escalation_id}/accept")
-async def accept(escalation_id: int, body: AcceptIn, request: Request) -> dict[str, Any]:
-    """An agent takes the item (exclusive: 409 when someone else holds it)."""
-    return (await _run(service_of(request).accept_agent, escalation_id, body.agent)).to_dict()
+async def accept(
+    escalation_id: int,
+    request: Request,
+    body: AcceptIn = Body(default_factory=AcceptIn),
+    user: User = Depends(agent_user),
+) -> dict[str, Any]:
+    """The signed-in agent takes the item (exclusive: 409 when someone else holds it). An
+    `agent` in the body must be the signed-in user (nobody accepts for someone else: 403)."""
+    if body.agent is not None and body.agent.strip() != user.username:
+        raise HTTPException(
+            status_code=403,
+            detail=f"signed in as {user.username}: you can only accept for yourself",
+        )
+    return (await _run(service_of(request).accept_agent, escalation_id, user.username)).to_dict()
 
 
 @router.post("/api/escalations/{escalation_id}/resolve")
@@ -308,9 +436,11 @@ async def resolve(
     escalation_id: int,
     request: Request,
     body: ResolveIn = Body(default_factory=ResolveIn),
-    actor: str = Depends(_actor),
+    user: User = Depends(agent_user),
 ) -> dict[str, Any]:
-    return (await _run(service_of(request).resolve, escalation_id, actor, body.note)).to_dict()
+    """Close the escalation; the signed-in user is recorded as who resolved it."""
+    svc = service_of(request)
+    return (await _run(svc.resolve, escalation_id, user.username, body.note)).to_dict()
 
 
 @router.get("/handoff/{token}")

@@ -15,10 +15,13 @@ from ivr.flows.dialect_eval import detection, english_dialects, intent_scores, l
 from speech.asr.registry import get_engine
 
 MIN_PER_DIALECT = 40
-AWARE_FLOOR = 0.50  # measured lowest: en-scotland 0.54 (others 0.67-0.85)
-AWARE_MEAN_BAR = 0.68  # measured mean 0.74
-OWN_GAIN_BAR = 0.25  # the target; measured lowest gain +30 points (en-scotland)
-DETECTION_BAR = 0.72  # measured 0.80 (96) of 120 synthetic callers right after three answers
+# Measured with the telephone front end (live CMN from a telephone prior) and the service's
+# confidence bar (IVR_ASR_MIN_CONFIDENCE 0.3): both were chosen on real human speech, and they
+# cost accuracy on espeak-ng's formant voices (before them: lowest 0.54, detection 0.80).
+AWARE_FLOOR = 0.37  # measured lowest: en-scotland 0.40 (others 0.46-0.88)
+AWARE_MEAN_BAR = 0.58  # measured mean 0.62
+OWN_GAIN_BAR = 0.25  # the target; measured lowest gain +34 points (en-caribbean)
+DETECTION_BAR = 0.50  # measured 0.56 (67) of 120 synthetic callers right after three answers
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ from ivr.app import build_deps, create_app
 from ivr.session.call import SessionDeps
 from ivr.settings import Settings
 from ivr.twilio.local_server import LocalServer
-from ivr.web.auth_app import install_web
 from ivr.web.auth_users import UserBook
 
 PASSWORD = "correct horse battery staple"
@@ -59,7 +58,7 @@ def web_server(
         for name, role in USERS.items():
             if book.by_name(name) is None:
                 book.add(name, PASSWORD, role, name.title())
-    app = install_web(create_app(settings, deps))
+    app = create_app(settings, deps)  # create_app installs the web pages itself
     server = LocalServer(app)
     base = server.start()
     settings.public_base_url = base

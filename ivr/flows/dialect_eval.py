@@ -19,9 +19,13 @@ from ivr.dialog.backend import InMemoryBackend
 from ivr.dialog.engine import DialogEngine
 from ivr.flows import DialogBundle, load_bundle
 from ivr.flows.packs import pack_library
+from ivr.settings import Settings
 from speech.asr.base import Engine
+from speech.asr.phrases import accepted_phrase
 from speech.asr.registry import recognize
 from speech.wav import read_wav
+
+SERVICE_MIN_CONFIDENCE = Settings.model_fields["asr_min_confidence"].default
 
 FIXTURES = Path(__file__).resolve().parents[2] / "audio_fixtures" / "dialects"
 
@@ -88,7 +92,10 @@ class StatePhrases:
         """Recognise `utt` against the phrase list of its state; map the phrase to its intent."""
         pi = self.phrase_intents(utt.state)
         rec = recognize(engine, read_wav(utt.path), sorted(pi))
-        phrase = None if rec.rejected else rec.phrase
+        # the same acceptance as a call (the service's confidence bar, see ivr.settings)
+        phrase = accepted_phrase(
+            rec.phrase, rec.text, rec.confidence, rec.rejected, pi, SERVICE_MIN_CONFIDENCE
+        )
         return Heard(rec.text, phrase, pi.get(phrase) if phrase else None, rec.confidence)
 
 

@@ -22,6 +22,7 @@ from ivr.session.events import SessionEvent
 from ivr.session.language import DialectChoice, LanguageRegistry, LanguageSetup
 from speech import mulaw
 from speech.asr.base import AsyncStream, Engine, Recognition
+from speech.asr.phrases import accepted_phrase
 from speech.endpointer import (
     Endpointer,
     EndpointerConfig,
@@ -529,21 +530,17 @@ class CallSession:
     def _accepted_phrase(
         self, rec: Recognition, listen: Listen, extra: dict[str, str] | None
     ) -> str | None:
-        """The phrase heard, if confident enough for this service (`min_confidence`).
-
-        The engine's own rejection threshold was fitted on studio-quality prompts; a call uses
-        the service's setting instead, so a clearly heard list phrase with a modest score is
-        not thrown away and the caller asked again."""
-        if rec.phrase and not rec.rejected:
-            return rec.phrase
-        if rec.confidence < self.deps.min_confidence:
-            return None
-        text = " ".join(rec.text.lower().split())
-        if text in listen.phrase_intents or text in (extra or {}):
-            return text
-        if listen.digits and rec.text.strip():
-            return text  # a digit string: the dialog checks its words
-        return None
+        """The phrase heard, if confident enough for this service (`min_confidence`): the
+        engine's own threshold was fitted on studio-quality prompts, so a clearly heard list
+        phrase with a modest score is not thrown away and the caller asked again."""
+        known = {**listen.phrase_intents, **(extra or {})}
+        phrase = accepted_phrase(
+            rec.phrase, rec.text, rec.confidence, rec.rejected, known, self.deps.min_confidence
+        )
+        if phrase is None and listen.digits and rec.text.strip():
+            if rec.confidence >= self.deps.min_confidence:
+                return " ".join(rec.text.lower().split())  # the dialog checks a digit string
+        return phrase
 
     async def _calm_down(self) -> None:
         """Distress rising: slower, calmer speech for the rest of the call; a person offered."""

@@ -37,8 +37,13 @@ class WebState:
 
 
 def install_web(app: FastAPI) -> FastAPI:
-    """Add the web pages to `app` (built by `ivr.app.create_app`); returns the app."""
+    """Add the web pages to `app` (built by `ivr.app.create_app`); returns the app.
+    Calling it again on the same app changes nothing."""
     from ivr.web import agent_routes, auth, kiosk_routes
+
+    if getattr(app.state, "web_installed", False):
+        return app
+    app.state.web_installed = True
 
     app.include_router(auth.router)
     app.include_router(agent_routes.router)

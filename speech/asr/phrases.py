@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 
 def normalize_phrase(phrase: str) -> str:
@@ -87,3 +87,24 @@ def spoken_digits(words: Sequence[str]) -> str | None:
         else:
             return None
     return "".join(out) if out and repeat == 1 else None
+
+
+def accepted_phrase(
+    rec_phrase: str | None,
+    rec_text: str,
+    confidence: float,
+    rejected: bool,
+    phrases: Sequence[str] | Mapping[str, object],
+    min_confidence: float,
+) -> str | None:
+    """The list phrase a phrase-list result stands for under a service's own confidence bar.
+
+    Engines reject below their own threshold (fitted on their reference data) and then drop the
+    phrase; a service may accept more: the heard text counts when it is exactly one of
+    `phrases` and `confidence >= min_confidence`. Returns None for "not understood"."""
+    if rec_phrase and not rejected:
+        return rec_phrase
+    if confidence < min_confidence:
+        return None
+    text = normalize_phrase(rec_text)
+    return text if text and text in phrases else None

@@ -11,6 +11,7 @@ from carestore.calls import CallStore
 from carestore.customers import CustomerStore
 from carestore.engine import normalise_url, sqlite_path
 from carestore.tickets import TicketStore
+from carestore.voice import VoiceProfileStore
 
 
 class DatabaseSettings(Protocol):
@@ -30,7 +31,7 @@ def prepare_sqlite_dir(url: str | URL) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
-class Store(CallStore, CustomerStore, TicketStore):
+class Store(CallStore, CustomerStore, TicketStore, VoiceProfileStore):
     """The database: calls and transcripts, customers and accounts, tickets.
 
     `Store(url)` takes any SQLAlchemy URL for SQLite or PostgreSQL (`postgresql://` is run

@@ -24,6 +24,7 @@ _COMMAND_MODULES = [
     ("ivr.commands.serve", "register", None),  # ivr serve
     ("ivr.commands.call", "app", "call"),  # ivr call simulate
     ("ivr.commands.cues", "register", None),  # ivr cues FILE
+    ("ivr.commands.customers", "app", "customers"),  # ivr customers voice-cues
     ("ivr.commands.dialects", "app", "dialects"),  # ivr dialects list|check
     ("ivr.commands.escalation", "app", "escalation"),  # ivr escalation worker|list|show
     ("ivr.commands.users", "app", "users"),  # ivr users add|list|unlock|disable

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 
 from call_fixtures import AUTH_TOKEN, IvrServer
 
@@ -123,3 +124,46 @@ def test_voice_cues_are_stored_on_each_answer_and_go_with_an_escalation(
     assert any(c["name"] == "fall" for c in fell.extra["cues"])
     assert fell.extra["contributions"]["fall"] > 0
     assert any(e.kind == "escalation" for e in events), "no escalation was started"
+
+
+def test_voice_baseline_is_kept_across_calls_and_opt_out_is_respected(
+    ivr_server: IvrServer,
+) -> None:
+    srv = ivr_server
+    store = srv.deps.store
+    customer = store.create_customer(
+        "Mrs Olive Grant", "44332211", pin="8642", phone="+441632960079"
+    )
+    store.set_account(customer.id, balance=Decimal("310.00"))
+
+    async def call_once() -> TwilioCallSimulator:
+        async with TwilioCallSimulator(
+            srv.base_url, AUTH_TOKEN, from_=customer.phone, speed=6
+        ) as call:
+            await wait_key(call, "confirm_identity")
+            await call.say_pcm(said_in("en-us", "yes"))
+            await wait_key(call, "main_menu")
+            await call.say_pcm(said_in("en-us", "my balance"))
+            await wait_key(call, "hear_again")
+            await call.press("0")
+            await call.wait_closed()
+            return call
+
+    first = asyncio.run(call_once())
+    cues = [e.data for e in srv.events_of(first.call_sid) if e.kind == "cues"]
+    assert cues and not cues[0]["baseline_used"]  # a first call starts cold
+    profile = store.voice_profile(customer.id)
+    assert profile.baseline is not None, "the learned baseline was not kept on the profile"
+
+    second = asyncio.run(call_once())
+    cues = [e.data for e in srv.events_of(second.call_sid) if e.kind == "cues"]
+    assert cues and cues[0]["baseline_used"], "the next call did not use the caller's baseline"
+
+    store.set_voice_cues_opt_out(customer.id, True)
+    assert store.voice_profile(customer.id).baseline is None  # opting out forgets it
+    third = asyncio.run(call_once())
+    events = srv.events_of(third.call_sid)
+    assert not [e for e in events if e.kind == "cues"], "cues computed for an opted-out caller"
+    assert any(e.kind == "cues_off" for e in events)
+    segments = [s for s in store.transcript(third.call_sid) if s.speaker == "caller"]
+    assert segments and all("distress" not in (s.extra or {}) for s in segments)

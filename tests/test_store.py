@@ -535,3 +535,20 @@ def test_cli_upgrade_creates_sqlite_data_dir(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "deep" / "data" / "ivr.db").is_file()
     assert current_revision(f"sqlite:///{tmp_path / 'deep' / 'data' / 'ivr.db'}") == head_revision()
+
+
+def test_voice_profile_opt_out_and_baseline(store) -> None:  # noqa: ANN001
+    c = store.create_customer("Mr Voice", "70707070", phone="+441632960070")
+    assert store.voice_profile(c.id).cues_opt_out is False
+    assert store.voice_profile(c.id).baseline is None
+    assert store.set_voice_baseline(c.id, {"utterances": 3, "stats": {"f0": [1.0, 2.0]}})
+    assert store.voice_profile(c.id).baseline["utterances"] == 3
+    store.set_voice_cues_opt_out(c.id, True)
+    assert store.voice_profile(c.id).baseline is None
+    assert store.set_voice_baseline(c.id, {"utterances": 1}) is False  # refused after opt-out
+    store.set_voice_cues_opt_out(c.id, False)
+    assert store.voice_profile(c.id).cues_opt_out is False
+    from carestore.errors import NotFound
+
+    with pytest.raises(NotFound):
+        store.set_voice_cues_opt_out(999_999, True)

@@ -161,11 +161,10 @@ class CallSession:
         bundle = self.deps.bundle
         prompts, lexicon, dialect, loader = bundle.prompts, bundle.lexicon, None, None
         languages = self.deps.languages
+        # the caller's profile by caller ID (the dialog still confirms who is speaking)
+        customer = await self._db(self.deps.backend.identify_by_phone, caller) if caller else None
         if languages is not None:
             # the caller's own dialect when their profile has one; else detect it
-            customer = (
-                await self._db(self.deps.backend.identify_by_phone, caller) if caller else None
-            )
             known = getattr(customer, "dialect", None) if customer else None
             self._use_setup(await asyncio.to_thread(languages.get, known))
             assert self.setup is not None
@@ -174,8 +173,7 @@ class CallSession:
             detect = not known and self.deps.dialect_detection
             self.choice = DialectChoice(languages, self.setup.dialect, detect=detect)
         if self.deps.cue_config is not None:
-            language = self.setup.language if self.setup else "en"
-            self.cues = CallCues(self.deps.cue_config, languages=[language])
+            await self._start_cues(customer.id if customer else None)
         self.dialog = DialogEngine(
             bundle.flow,
             prompts,
@@ -261,10 +259,28 @@ class CallSession:
         self._stopped = True
         for task in list(self._tasks):
             task.cancel()
+        if self.cues is not None and self.customer_id is not None and self.cues.learned_this_call:
+            baseline = self.cues.baseline_dict()
+            if baseline is not None:  # kept for the caller's next call
+                await self._db(self.deps.store.set_voice_baseline, self.customer_id, baseline)
         outcome = "handed_off" if self._ending else "caller_hung_up"
         state = self.dialog.state if self.dialog else None
         await self._db(self.deps.store.end_call, self.call_sid, status="completed", outcome=outcome)
         self._emit("stop", outcome=outcome, state=state)
+
+    async def _start_cues(self, customer_id: int | None) -> None:
+        """Voice cues for this call: off if the caller opted out; against their stored
+        baseline when they have one (else one is learned from their first calm answers)."""
+        baseline = None
+        if customer_id is not None:
+            profile = await self._db(self.deps.store.voice_profile, customer_id)
+            if profile is not None and profile.cues_opt_out:
+                self.cues = None
+                self._emit("cues_off", why="caller opted out")
+                return
+            baseline = profile.baseline if profile is not None else None
+        language = self.setup.language if self.setup else "en"
+        self.cues = CallCues(self.deps.cue_config, baseline=baseline, languages=[language])
 
     def _use_setup(self, setup: LanguageSetup) -> None:
         """Speak and listen in `setup`'s dialect from now on (voice, rate, recognizer)."""
@@ -501,7 +517,11 @@ class CallSession:
                 contributions={k: round(v, 3) for k, v in a.contributions.items()},
             )
             self._emit(
-                "cues", distress=round(a.distress, 3), level=a.level, cues=[c.name for c in a.cues]
+                "cues",
+                distress=round(a.distress, 3),
+                level=a.level,
+                cues=[c.name for c in a.cues],
+                baseline_used=a.baseline_used,
             )
         await self._db(
             self.deps.store.add_segment,
@@ -590,7 +610,14 @@ class CallSession:
                 self._emit("rate", wpm=action.wpm)
             elif isinstance(action, Event):
                 if action.kind == "customer_identified":
+                    first = self.customer_id is None
                     self.customer_id = int(action.data["customer_id"])
+                    if (
+                        first
+                        and self.deps.cue_config is not None
+                        and (self.cues is None or self.cues.learned_this_call == 0)
+                    ):
+                        await self._start_cues(self.customer_id)  # their own baseline, or off
                     await self._db(
                         self.deps.store.identify_call, self.call_sid, action.data["customer_id"]
                     )

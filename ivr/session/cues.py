@@ -80,6 +80,12 @@ class CallCues:
         reason = "scam" if "scam" in words else "distress"
         return CueOutcome(assessment, calm_down, escalate, reason)
 
-    def baseline_dict(self) -> dict[str, Any]:
-        """The caller's baseline as learned so far (to keep on their profile)."""
-        return self.tracker.baseline.to_dict()
+    def baseline_dict(self) -> dict[str, Any] | None:
+        """The caller's baseline to keep on their profile, or None if it is still empty."""
+        baseline = self.tracker.baseline
+        return None if baseline.empty else baseline.to_dict()
+
+    @property
+    def learned_this_call(self) -> int:
+        """Utterances of this call learned into the baseline."""
+        return self.tracker.learned_this_call

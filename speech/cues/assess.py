@@ -316,6 +316,11 @@ class CueTracker:
         self._recent: list[str] = []
         self._history = history
 
+    @property
+    def learned_this_call(self) -> int:
+        """Utterances of this call learned into the baseline so far."""
+        return self._learned_this_call
+
     def assess(
         self,
         samples: np.ndarray | bytes,

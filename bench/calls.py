@@ -52,7 +52,7 @@ class RunResult:
     latencies: list[float] = field(default_factory=list)
     failed: int = 0
     not_understood: int = 0
-    server_side: list[float] = field(default_factory=list)
+    server_side: list[tuple[float, float]] = field(default_factory=list)
     underruns: int = 0
     late_client_ticks: int = 0
     server_cpu_s: float = 0.0
@@ -116,13 +116,14 @@ class Server:
         t = self.ps.cpu_times()
         return t.user + t.system
 
-    def server_side_latencies(self) -> list[float]:
-        """Utterance end detected -> first reply audio handed to the socket, from the log."""
+    def server_side_latencies(self) -> list[tuple[float, float]]:
+        """(utterance end -> first reply audio handed to the socket, of which decoding), in
+        seconds, from the server's log."""
         out = []
         for line in self.log_path.read_text(errors="replace").splitlines():
-            m = re.search(r"reply_latency \{'reply_ms': ([0-9.]+)", line)
+            m = re.search(r"reply_latency \{'reply_ms': ([0-9.]+), 'decode_ms': ([0-9.]+)", line)
             if m:
-                out.append(float(m.group(1)) / 1000)
+                out.append((float(m.group(1)) / 1000, float(m.group(2)) / 1000))
         return out
 
     def stop(self) -> None:
@@ -244,7 +245,12 @@ def main() -> None:
             f"{statistics.median(lat):.3f}" if lat else "-",
             f"{pct(lat, 95):.3f}" if lat else "-",
             f"{pct(lat, 95) - TRAILING_S:.3f}" if lat else "-",
-            f"{pct(r.server_side, 95):.3f}" if r.server_side else "-",
+            (
+                f"{pct([a for a, _ in r.server_side], 95):.3f} "
+                f"(decode {pct([b for _, b in r.server_side], 95):.3f})"
+            )
+            if r.server_side
+            else "-",
             f"{100 * r.server_cpu_s / r.wall_s:.0f}" if r.wall_s else "-",
             str(r.underruns),
             str(r.not_understood),

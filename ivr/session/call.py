@@ -124,6 +124,9 @@ class CallSession:
         self._queued_keys: list[str] = []
         self._utt_wall: float | None = None
         self._decode_ms = 0.0
+        self._cues_ms = 0.0
+        self._writes: asyncio.Queue[tuple[Callable[..., Any], tuple, dict]] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
 
     # ---- helpers ---------------------------------------------------------------------------
     @property
@@ -138,6 +141,21 @@ class CallSession:
                 listener(ev)
             except Exception:  # a broken listener never breaks the call
                 log.exception("session listener failed")
+
+    def _write(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Queue a store write for this call's writer: written in order, as it happens, but a
+        reply never waits for it (the queue is drained before the call record is closed)."""
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write_loop())
+        self._writes.put_nowait((fn, args, kwargs))
+
+    async def _write_loop(self) -> None:
+        while True:
+            fn, args, kwargs = await self._writes.get()
+            try:
+                await self._db(fn, *args, **kwargs)
+            finally:
+                self._writes.task_done()
 
     async def _db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
@@ -214,7 +232,7 @@ class CallSession:
                 return
         self._emit("dtmf", digit=digit)
         shown = "*" if self._secret() else digit
-        await self._db(
+        self._write(
             self.deps.store.add_segment,
             self.call_sid,
             "caller",
@@ -238,9 +256,7 @@ class CallSession:
         if say is None:
             return
         self._emit("heard_prompt", key=say.key)
-        await self._db(
-            self.deps.store.add_event, self.call_sid, "prompt_heard", data={"key": say.key}
-        )
+        self._write(self.deps.store.add_event, self.call_sid, "prompt_heard", data={"key": say.key})
         if not self._pending_marks:
             self._playing = False
             self._interruptible_playing = False
@@ -263,6 +279,9 @@ class CallSession:
             baseline = self.cues.baseline_dict()
             if baseline is not None:  # kept for the caller's next call
                 await self._db(self.deps.store.set_voice_baseline, self.customer_id, baseline)
+        await self._writes.join()  # every segment and event is in the store before the close
+        if self._writer is not None:
+            self._writer.cancel()
         outcome = "handed_off" if self._ending else "caller_hung_up"
         state = self.dialog.state if self.dialog else None
         await self._db(self.deps.store.end_call, self.call_sid, status="completed", outcome=outcome)
@@ -326,7 +345,7 @@ class CallSession:
             recognizer=getattr(self.engine, "model_name", None),
         )
         if self.customer_id is not None:
-            await self._db(self.deps.store.update_customer, self.customer_id, dialect=dialect)
+            self._write(self.deps.store.update_customer, self.customer_id, dialect=dialect)
 
     def _secret(self) -> bool:
         return bool(self._listen and self._listen.secret)
@@ -376,7 +395,7 @@ class CallSession:
         self._emit("barge_in")
         await self.sink.send_clear()
         for say in list(self._pending_marks.values()):
-            await self._db(
+            self._write(
                 self.deps.store.add_event,
                 self.call_sid,
                 "prompt_interrupted",
@@ -443,9 +462,11 @@ class CallSession:
         # digit entries are not assessed: pauses between digits are not distress, and a PIN's
         # audio is nobody's business
         if self.cues is not None and not listen.digits and not listen.secret:
+            t_cues = time.monotonic()
             outcome = await self.cues.assess(
                 utt.audio, utt.sample_rate, rec.text, list(utt.pauses), utt.start_s
             )
+            self._cues_ms = (time.monotonic() - t_cues) * 1000
         async with self._lock:
             await self._on_recognition(rec, utt, extra, outcome)
 
@@ -523,7 +544,7 @@ class CallSession:
                 cues=[c.name for c in a.cues],
                 baseline_used=a.baseline_used,
             )
-        await self._db(
+        self._write(
             self.deps.store.add_segment,
             self.call_sid,
             "caller",
@@ -618,7 +639,7 @@ class CallSession:
                         and (self.cues is None or self.cues.learned_this_call == 0)
                     ):
                         await self._start_cues(self.customer_id)  # their own baseline, or off
-                    await self._db(
+                    self._write(
                         self.deps.store.identify_call, self.call_sid, action.data["customer_id"]
                     )
                 elif action.kind == "dialect_requested" and self.choice is not None:
@@ -628,9 +649,7 @@ class CallSession:
                 elif action.kind == "rate_changed":
                     self.rate_wpm = int(action.data["rate_wpm"])
                     self.rate_fixed = True
-                await self._db(
-                    self.deps.store.add_event, self.call_sid, action.kind, data=action.data
-                )
+                self._write(self.deps.store.add_event, self.call_sid, action.kind, data=action.data)
             elif isinstance(action, Transfer | Hangup):
                 await self._hand_on(action)
             elif isinstance(action, Listen):
@@ -648,7 +667,7 @@ class CallSession:
         )
         self._listening = False
         self._emit("prompt", key=say.key, text=say.text, rate=voice.rate_wpm, voice=voice.voice)
-        await self._db(
+        self._write(
             self.deps.store.add_segment,
             self.call_sid,
             "system",
@@ -662,7 +681,10 @@ class CallSession:
             # end of speech detected -> first reply audio handed to the transport
             reply_ms = (time.monotonic() - self._utt_wall) * 1000
             self._emit(
-                "reply_latency", reply_ms=round(reply_ms, 1), decode_ms=round(self._decode_ms, 1)
+                "reply_latency",
+                reply_ms=round(reply_ms, 1),
+                decode_ms=round(self._decode_ms, 1),
+                cues_ms=round(self._cues_ms, 1),
             )
             self._utt_wall = None
         await self.sink.send_audio(audio)
@@ -680,6 +702,7 @@ class CallSession:
         # Life-threatening words: the caller first hears, slowly and twice, how to reach the
         # emergency services (notices are safety prompts: not interruptible).
         if isinstance(action, Transfer) and self.deps.escalation is not None:
+            await self._writes.join()  # the escalation reads the transcript so far
             decision = await self._db(
                 self.deps.escalation.on_transfer,
                 self.call_sid,
@@ -703,7 +726,7 @@ class CallSession:
         # --- end escalation
         self._ending = True
         self.deps.handoffs.set(self.call_sid, Handoff(kind=kind, reason=action.reason, say_text=""))
-        await self._db(
+        self._write(
             self.deps.store.add_event,
             self.call_sid,
             f"handoff_{kind}",

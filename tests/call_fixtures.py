@@ -106,3 +106,13 @@ def digits_spoken(digits: str, gap_s: float = 0.35) -> bytes:
     """Real recordings of single digits (Asterisk `digits/N`), joined by short pauses."""
     gap = np.zeros(int(8000 * gap_s), dtype="<i2").tobytes()
     return gap.join(recording(f"digits/{d}") for d in digits)
+
+
+def key_of(mark_name: str) -> str:
+    """The prompt key of a session mark ("p3:main_menu" -> "main_menu")."""
+    return mark_name.split(":", 1)[1]
+
+
+async def wait_key(call, key: str, timeout: float = 90.0) -> None:  # noqa: ANN001
+    """Wait until the prompt `key` has been heard (its mark echoed) on a simulated call."""
+    await call.wait_for_mark(predicate=lambda n: key_of(n) == key, timeout=timeout)

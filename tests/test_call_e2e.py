@@ -7,7 +7,16 @@ from __future__ import annotations
 import asyncio
 import xml.etree.ElementTree as ET
 
-from call_fixtures import AGENT, AUTH_TOKEN, IvrServer, digits_spoken, recording, spoken
+from call_fixtures import (
+    AGENT,
+    AUTH_TOKEN,
+    IvrServer,
+    digits_spoken,
+    key_of,
+    recording,
+    spoken,
+    wait_key,
+)
 
 from ivr.twilio.simulator import TwilioCallSimulator
 
@@ -16,16 +25,8 @@ def run(coro):  # noqa: ANN001, ANN201 - tiny helper
     return asyncio.run(coro)
 
 
-def key_of(mark_name: str) -> str:
-    return mark_name.split(":", 1)[1]
-
-
 def marks_heard(call: TwilioCallSimulator) -> list[str]:
     return [key_of(m.name) for m in call.marks if m.echoed_t is not None and not m.cleared]
-
-
-async def wait_key(call: TwilioCallSimulator, key: str, timeout: float = 60.0) -> None:
-    await call.wait_for_mark(predicate=lambda n: key_of(n) == key, timeout=timeout)
 
 
 def dial_target(twiml: str | None) -> str:

@@ -6,19 +6,11 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
-from call_fixtures import AUTH_TOKEN, IvrServer
+from call_fixtures import AUTH_TOKEN, IvrServer, wait_key
 
 from ivr.twilio.simulator import TwilioCallSimulator
 from speech.resample import resample_array
 from speech.tts import VoiceSettings, synthesize
-
-
-def key_of(name: str) -> str:
-    return name.split(":", 1)[1]
-
-
-async def wait_key(call: TwilioCallSimulator, key: str, timeout: float = 90.0) -> None:
-    await call.wait_for_mark(predicate=lambda n: key_of(n) == key, timeout=timeout)
 
 
 def said_in(voice: str, text: str) -> bytes:
@@ -110,10 +102,11 @@ def test_voice_cues_are_stored_on_each_answer_and_go_with_an_escalation(
     call = asyncio.run(scenario())
     events = srv.events_of(call.call_sid)
     cue_events = [e.data for e in events if e.kind == "cues"]
-    assert len(cue_events) == 2, cue_events
+    # one per answer ("yes" may be asked again if the recognizer was unsure of it)
+    assert len(cue_events) >= 2, cue_events
     assert all(0.0 <= c["distress"] <= 1.0 for c in cue_events)
-    assert "fall" in cue_events[1]["cues"], cue_events
-    assert cue_events[1]["distress"] > cue_events[0]["distress"]
+    assert "fall" in cue_events[-1]["cues"], cue_events
+    assert cue_events[-1]["distress"] > cue_events[0]["distress"]
     segments = [
         s
         for s in srv.deps.store.transcript(call.call_sid)

@@ -108,3 +108,27 @@ def accepted_phrase(
         return None
     text = normalize_phrase(rec_text)
     return text if text and text in phrases else None
+
+
+def checked_phrase_list(
+    engine: object,
+    sample_rate: int,
+    phrases: Sequence[str] | None,
+    sequence: bool,
+    vocabulary_name: str,
+) -> list[str] | None:
+    """The normalised phrase list for a new stream, after the checks every engine makes: a
+    positive sample rate, a list for sequence mode, and every word in the model's vocabulary
+    (`engine.missing_words`; `ASRError` names the missing ones and `vocabulary_name`)."""
+    from speech.asr.base import ASRError
+
+    if sample_rate <= 0:
+        raise ASRError(f"bad sample rate {sample_rate}")
+    plist = normalize_phrases(phrases) if phrases else None
+    if sequence and not plist:
+        raise ASRError("sequence mode needs a phrase list")
+    if plist:
+        missing = engine.missing_words(plist)  # type: ignore[attr-defined]
+        if missing:
+            raise ASRError(f"words not in {vocabulary_name}: " + ", ".join(missing))
+    return plist

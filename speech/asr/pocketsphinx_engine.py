@@ -44,7 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from speech.asr.base import ASRError, Recognition, Word
-from speech.asr.phrases import match_phrase, normalize_phrases, split_sequence
+from speech.asr.phrases import checked_phrase_list, match_phrase, normalize_phrases, split_sequence
 from speech.resample import resample_array
 
 MODEL_RATE = 16000
@@ -385,17 +385,9 @@ class PocketSphinxEngine:
         with `sequence=True` of any run of them ("four seven one nine"). Entries of `alone`
         (commands such as "operator") are then heard only as the whole utterance, never
         inside a run."""
-        if sample_rate <= 0:
-            raise ASRError(f"bad sample rate {sample_rate}")
-        plist = normalize_phrases(phrases) if phrases else None
-        if sequence and not plist:
-            raise ASRError("sequence mode needs a phrase list")
-        if plist:
-            missing = self.missing_words(plist)
-            if missing:
-                raise ASRError(
-                    "words not in the PocketSphinx English dictionary: " + ", ".join(missing)
-                )
+        plist = checked_phrase_list(
+            self, sample_rate, phrases, sequence, "the PocketSphinx English dictionary"
+        )
         lone = [p for p in normalize_phrases(alone) if p in plist] if alone and plist else []
         return PocketSphinxStream(self, sample_rate, plist, sequence, lone)
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from speech.asr.base import ASRError, ModelNotInstalledError, Recognition, Word
-from speech.asr.phrases import match_phrase, normalize_phrases, split_sequence
+from speech.asr.phrases import checked_phrase_list, match_phrase, normalize_phrases, split_sequence
 
 log = logging.getLogger(__name__)
 
@@ -184,18 +184,9 @@ class VoskEngine:
 
         Raises `ASRError` naming any phrase word the model cannot recognise.
         """
-        if sample_rate <= 0:
-            raise ASRError(f"bad sample rate {sample_rate}")
-        plist = normalize_phrases(phrases) if phrases else None
-        if sequence and not plist:
-            raise ASRError("sequence mode needs a phrase list")
-        if plist:
-            missing = self.missing_words(plist)
-            if missing:
-                raise ASRError(
-                    f"words not in the vocabulary of Vosk model {self.model_name}: "
-                    + ", ".join(missing)
-                )
+        plist = checked_phrase_list(
+            self, sample_rate, phrases, sequence, f"the vocabulary of Vosk model {self.model_name}"
+        )
         lone = normalize_phrases(alone) if alone else []
         return VoskStream(self, sample_rate, plist, self.min_confidence, sequence, lone)
 

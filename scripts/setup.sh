@@ -52,7 +52,9 @@ EXTRAS=""
 [[ $DEV -eq 1 ]] && EXTRAS="[dev]"
 stamp=".venv/.installed$( [[ $DEV -eq 1 ]] && echo -dev )"
 want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
-if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+installed() { [[ -f "$1" && "$(cat "$1")" == "$want" ]]; }
+# a dev install (tests) already holds everything the service needs
+if ! installed "$stamp" && ! { [[ $DEV -eq 0 ]] && installed .venv/.installed-dev; }; then
   say "installing the project into .venv (pip install -e .$EXTRAS)"
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
   .venv/bin/python -m pip install -q -e ".$EXTRAS"

@@ -49,12 +49,17 @@ if [[ ! -x .venv/bin/python ]]; then
   "$PY" -m venv .venv
 fi
 EXTRAS=""
-[[ $DEV -eq 1 ]] && EXTRAS="[dev]"
-stamp=".venv/.installed$( [[ $DEV -eq 1 ]] && echo -dev )"
+stamp=".venv/.installed"
+if [[ $DEV -eq 1 ]]; then
+  EXTRAS="[dev]"
+  stamp=".venv/.installed-dev"
+fi
 want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
 installed() { [[ -f "$1" && "$(cat "$1")" == "$want" ]]; }
 # a dev install (tests) already holds everything the service needs
-if ! installed "$stamp" && ! { [[ $DEV -eq 0 ]] && installed .venv/.installed-dev; }; then
+dev_covers=0
+if [[ $DEV -eq 0 ]] && installed .venv/.installed-dev; then dev_covers=1; fi
+if ! installed "$stamp" && [[ $dev_covers -eq 0 ]]; then
   say "installing the project into .venv (pip install -e .$EXTRAS)"
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
   .venv/bin/python -m pip install -q -e ".$EXTRAS"

@@ -1,1 +1,2 @@
-"""The application: FastAPI app, Twilio webhooks and media streams, call sessions, dialog, store, CLI."""
+"""The application: FastAPI app, Twilio webhooks and media streams, call sessions, dialog,
+store access, web pages and the CLI."""

@@ -606,8 +606,7 @@ class CallSession:
         prompts = self.dialog.prompts if self.dialog is not None else None
         if prompts is not None and key in prompts:
             return prompts.texts[key]
-        base = self.deps.bundle.prompts
-        return base.texts.get(key, "") if key in base else ""
+        return self.deps.bundle.prompts.texts.get(key, "")
 
     async def _handle(self, inp: UserInput) -> None:
         assert self.dialog is not None

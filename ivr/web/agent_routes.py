@@ -32,7 +32,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
-from carestore.errors import InvalidValue, NotFound
+from carestore.errors import NotFound
 from carestore.models import TICKET_STATUSES
 from carestore.timeutil import utcnow
 from carestore.web_models import AgentNoteRow, FollowUpRow
@@ -40,9 +40,10 @@ from emergency_contact.audit import audit
 from emergency_contact.masking import mask_text
 from emergency_contact.package import lexical_timeline, transcript_entries
 from emergency_contact.policy import SEVERITIES, severity_rank
-from emergency_contact.service import Conflict, EscalationService, UnknownEscalation
+from emergency_contact.service import EscalationService, UnknownEscalation
 from ivr.web.auth import render, require_role, websocket_user
 from ivr.web.auth_users import User, audit_view
+from ivr.web.common import run_store, service_of
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["agent"])
@@ -62,26 +63,8 @@ agent_api = require_role(*AGENT_ROLES)
 agent_page = require_role(*AGENT_ROLES, page=True)
 
 
-def _svc(request: Request) -> EscalationService:
-    svc = getattr(request.app.state, "escalation", None)
-    if svc is None:
-        raise HTTPException(status_code=503, detail="escalations are not set up in this app")
-    return svc
-
-
 def _bus(app: Any) -> Any:
     return app.state.web.bus
-
-
-async def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    try:
-        return await asyncio.to_thread(fn, *args, **kwargs)
-    except (NotFound, UnknownEscalation) as exc:
-        raise HTTPException(status_code=404, detail=str(exc)) from None
-    except Conflict as exc:
-        raise HTTPException(status_code=409, detail=str(exc)) from None
-    except (InvalidValue, ValueError) as exc:
-        raise HTTPException(status_code=422, detail=str(exc)) from None
 
 
 # ---------------------------------------------------------------------------- queue
@@ -300,7 +283,7 @@ def _detail_audited(svc: EscalationService, escalation_id: int, user: User, what
 @router.get("/agent", response_class=HTMLResponse)
 async def agent_console(request: Request, user: User = Depends(agent_page)) -> HTMLResponse:
     """The queue page."""
-    items = await _run(queue_items, _svc(request))
+    items = await run_store(queue_items, service_of(request))
     return render(request, "agent.html", items=items, severities=SEVERITIES)
 
 
@@ -309,7 +292,9 @@ async def escalation_page(
     escalation_id: int, request: Request, user: User = Depends(agent_page)
 ) -> HTMLResponse:
     """The hand-off package of one escalation."""
-    detail = await _run(_detail_audited, _svc(request), escalation_id, user, "handoff_page")
+    detail = await run_store(
+        _detail_audited, service_of(request), escalation_id, user, "handoff_page"
+    )
     return render(
         request,
         "escalation.html",
@@ -322,7 +307,7 @@ async def escalation_page(
 @router.get("/api/agent/queue")
 async def api_queue(request: Request, user: User = Depends(agent_api)) -> list[dict[str, Any]]:
     """The queue (no personal data)."""
-    return await _run(queue_items, _svc(request))
+    return await run_store(queue_items, service_of(request))
 
 
 @router.get("/api/agent/escalations/{escalation_id}")
@@ -330,7 +315,7 @@ async def api_escalation(
     escalation_id: int, request: Request, user: User = Depends(agent_api)
 ) -> dict[str, Any]:
     """The console's data for one escalation (audited)."""
-    return await _run(_detail_audited, _svc(request), escalation_id, user, "handoff_api")
+    return await run_store(_detail_audited, service_of(request), escalation_id, user, "handoff_api")
 
 
 # ---------------------------------------------------------------------------- actions
@@ -438,7 +423,7 @@ async def api_accept(
     escalation_id: int, request: Request, user: User = Depends(agent_api)
 ) -> dict[str, Any]:
     """Take the item (only one agent can hold it: 409 for the others)."""
-    esc = await _run(_svc(request).accept_agent, escalation_id, user.username)
+    esc = await run_store(service_of(request).accept_agent, escalation_id, user.username)
     return esc.to_dict()
 
 
@@ -447,7 +432,9 @@ async def api_note(
     escalation_id: int, body: NoteIn, request: Request, user: User = Depends(agent_api)
 ) -> dict[str, Any]:
     """Add a note."""
-    return await _run(add_note, _svc(request).store, escalation_id, user.username, body.text)
+    return await run_store(
+        add_note, service_of(request).store, escalation_id, user.username, body.text
+    )
 
 
 @router.post("/api/agent/escalations/{escalation_id}/resolve")
@@ -455,10 +442,10 @@ async def api_resolve(
     escalation_id: int, body: ResolveIn, request: Request, user: User = Depends(agent_api)
 ) -> dict[str, Any]:
     """Close the escalation with an outcome."""
-    svc = _svc(request)
+    svc = service_of(request)
     text = f"{body.outcome}: {body.note}".rstrip(": ")
-    esc = await _run(svc.resolve, escalation_id, user.username, text)
-    await _run(add_note, svc.store, escalation_id, user.username, text, "outcome")
+    esc = await run_store(svc.resolve, escalation_id, user.username, text)
+    await run_store(add_note, svc.store, escalation_id, user.username, text, "outcome")
     _bus(request.app).publish({"type": "escalation_resolved", "escalation": esc.to_dict()})
     return esc.to_dict()
 
@@ -468,8 +455,8 @@ async def api_follow_up(
     escalation_id: int, body: FollowUpIn, request: Request, user: User = Depends(agent_api)
 ) -> dict[str, Any]:
     """Schedule a follow-up call or a satisfaction call-back."""
-    svc = _svc(request)
-    return await _run(schedule_follow_up, svc.store, escalation_id, user.username, body)
+    svc = service_of(request)
+    return await run_store(schedule_follow_up, svc.store, escalation_id, user.username, body)
 
 
 @router.post("/api/agent/tickets/{reference}/status")
@@ -477,14 +464,14 @@ async def api_ticket_status(
     reference: str, body: TicketStatusIn, request: Request, user: User = Depends(agent_api)
 ) -> dict[str, Any]:
     """Change a ticket's status (noted on the escalation when one is given)."""
-    svc = _svc(request)
+    svc = service_of(request)
     if body.status not in TICKET_STATUSES:
         raise HTTPException(422, f"status must be one of {', '.join(TICKET_STATUSES)}")
     note = f"{body.note} (by {user.username})".strip()
-    ticket = await _run(svc.store.update_ticket_status, reference, body.status, note)
+    ticket = await run_store(svc.store.update_ticket_status, reference, body.status, note)
     if body.escalation_id is not None:
         text = f"ticket {reference} -> {body.status}" + (f": {body.note}" if body.note else "")
-        await _run(add_note, svc.store, body.escalation_id, user.username, text, "ticket")
+        await run_store(add_note, svc.store, body.escalation_id, user.username, text, "ticket")
     return {"reference": ticket.reference, "status": ticket.status}
 
 

@@ -37,23 +37,21 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
-from carestore.errors import InvalidValue, NotFound
 from emergency_contact import messages, webhooks
 from emergency_contact.contacts import ConsentIn, ContactIn, ContactUpdate
 from emergency_contact.links import LinkError
 from emergency_contact.policy import TRIGGER_KINDS, Policy
 from emergency_contact.records import Trigger
 from emergency_contact.service import (
-    Conflict,
     EscalationConfig,
     EscalationService,
-    UnknownEscalation,
 )
 from ivr.settings import Settings
 from ivr.twilio.signature import settings_of, verified_twilio_form
 from ivr.web import twilio_routes
 from ivr.web.auth import require_role
 from ivr.web.auth_users import User, audit_view
+from ivr.web.common import run_store, service_of
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["escalation"])
@@ -118,26 +116,6 @@ def stop_escalation(app: FastAPI) -> None:
         worker.stop()
 
 
-def service_of(request: Request) -> EscalationService:
-    """`app.state.escalation` (503 if the app did not set it up)."""
-    svc = getattr(request.app.state, "escalation", None)
-    if svc is None:
-        raise HTTPException(status_code=503, detail="escalations are not set up in this app")
-    return svc
-
-
-async def _run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Run a store call off the event loop, mapping errors to HTTP answers."""
-    try:
-        return await asyncio.to_thread(fn, *args, **kwargs)
-    except (NotFound, UnknownEscalation) as exc:
-        raise HTTPException(status_code=404, detail=str(exc)) from None
-    except Conflict as exc:
-        raise HTTPException(status_code=409, detail=str(exc)) from None
-    except (InvalidValue, ValueError) as exc:
-        raise HTTPException(status_code=422, detail=str(exc)) from None
-
-
 def _viewed(
     svc: EscalationService,
     user: User,
@@ -169,7 +147,7 @@ async def list_contacts(
 ) -> list[dict[str, Any]]:
     """The customer's emergency contacts in order (the view is audited)."""
     svc = service_of(request)
-    contacts = await _run(
+    contacts = await run_store(
         _viewed,
         svc,
         user,
@@ -188,7 +166,7 @@ async def add_contact(
 ) -> dict[str, Any]:
     """Add a contact (consent may come with it or later)."""
     svc = service_of(request)
-    return (await _run(svc.contacts.add, customer_id, contact, user.username)).to_dict()
+    return (await run_store(svc.contacts.add, customer_id, contact, user.username)).to_dict()
 
 
 @router.patch("/api/customers/{customer_id}/contacts/{contact_id}")
@@ -202,7 +180,7 @@ async def update_contact(
     """Change a contact's details."""
     svc = service_of(request)
     return (
-        await _run(svc.contacts.update, customer_id, contact_id, changes, user.username)
+        await run_store(svc.contacts.update, customer_id, contact_id, changes, user.username)
     ).to_dict()
 
 
@@ -211,7 +189,7 @@ async def remove_contact(
     customer_id: int, contact_id: int, request: Request, user: User = Depends(contacts_user)
 ) -> Response:
     """Remove a contact."""
-    await _run(service_of(request).contacts.remove, customer_id, contact_id, user.username)
+    await run_store(service_of(request).contacts.remove, customer_id, contact_id, user.username)
     return Response(status_code=204)
 
 
@@ -223,7 +201,9 @@ async def reorder_contacts(
     svc = service_of(request)
     return [
         c.to_dict()
-        for c in await _run(svc.contacts.reorder, customer_id, order.contact_ids, user.username)
+        for c in await run_store(
+            svc.contacts.reorder, customer_id, order.contact_ids, user.username
+        )
     ]
 
 
@@ -238,7 +218,9 @@ async def record_consent(
     """Record consent (who, when, how)."""
     svc = service_of(request)
     return (
-        await _run(svc.contacts.record_consent, customer_id, contact_id, consent, user.username)
+        await run_store(
+            svc.contacts.record_consent, customer_id, contact_id, consent, user.username
+        )
     ).to_dict()
 
 
@@ -249,7 +231,7 @@ async def withdraw_consent(
     """Withdraw consent: the contact is never reached until consent is recorded again."""
     svc = service_of(request)
     return (
-        await _run(svc.contacts.withdraw_consent, customer_id, contact_id, user.username)
+        await run_store(svc.contacts.withdraw_consent, customer_id, contact_id, user.username)
     ).to_dict()
 
 
@@ -259,7 +241,7 @@ async def audit_log(
 ) -> list[dict[str, Any]]:
     """The customer's audit trail, newest first (this view is audited after it is read)."""
     svc = service_of(request)
-    entries = await _run(
+    entries = await run_store(
         _viewed,
         svc,
         user,
@@ -305,7 +287,7 @@ async def create_escalation(
     """Start an escalation by hand (the kiosk's escalation button, staff)."""
     svc = service_of(request)
     trigger = Trigger(body.kind, body.severity, body.evidence)
-    decision = await _run(
+    decision = await run_store(
         svc.trigger,
         body.call_sid,
         body.customer_id,
@@ -326,7 +308,7 @@ async def create_escalation(
 @router.get("/api/escalations/queue")
 async def agent_queue(request: Request, user: User = Depends(agent_user)) -> list[dict[str, Any]]:
     """Waiting for an agent: most severe first, then longest waiting."""
-    return [e.to_dict() for e in await _run(service_of(request).queue)]
+    return [e.to_dict() for e in await run_store(service_of(request).queue)]
 
 
 @router.get("/api/escalations/stats")
@@ -334,7 +316,7 @@ async def queue_stats(
     request: Request, within_s: float = 15.0, user: User = Depends(agent_user)
 ) -> dict[str, Any]:
     """Share answered by a person within `within_s` seconds, breaches, waiting."""
-    return await _run(service_of(request).stats, within_s)
+    return await run_store(service_of(request).stats, within_s)
 
 
 def _escalation_viewed(
@@ -352,7 +334,7 @@ async def get_escalation(
 ) -> dict[str, Any]:
     """One escalation (the view is audited)."""
     svc = service_of(request)
-    esc = await _run(
+    esc = await run_store(
         _escalation_viewed,
         svc,
         user,
@@ -369,7 +351,7 @@ async def get_package(
 ) -> dict[str, Any]:
     """The full hand-off package (for the agent console; the view is audited)."""
     svc = service_of(request)
-    return await _run(
+    return await run_store(
         _escalation_viewed,
         svc,
         user,
@@ -385,7 +367,7 @@ async def get_events(
 ) -> list[dict[str, Any]]:
     """The escalation's history, oldest first (the view is audited)."""
     svc = service_of(request)
-    events = await _run(
+    events = await run_store(
         _escalation_viewed,
         svc,
         user,
@@ -404,7 +386,7 @@ async def get_outbox(
     from emergency_contact.outbox import outbox_rows
 
     svc = service_of(request)
-    return await _run(
+    return await run_store(
         _escalation_viewed,
         svc,
         user,
@@ -428,7 +410,9 @@ async def accept(
             status_code=403,
             detail=f"signed in as {user.username}: you can only accept for yourself",
         )
-    return (await _run(service_of(request).accept_agent, escalation_id, user.username)).to_dict()
+    return (
+        await run_store(service_of(request).accept_agent, escalation_id, user.username)
+    ).to_dict()
 
 
 @router.post("/api/escalations/{escalation_id}/resolve")
@@ -440,7 +424,7 @@ async def resolve(
 ) -> dict[str, Any]:
     """Close the escalation; the signed-in user is recorded as who resolved it."""
     svc = service_of(request)
-    return (await _run(svc.resolve, escalation_id, user.username, body.note)).to_dict()
+    return (await run_store(svc.resolve, escalation_id, user.username, body.note)).to_dict()
 
 
 @router.get("/handoff/{token}")
@@ -475,7 +459,7 @@ async def contact_call(
 ) -> Response:
     item = _item(request)
     gather = f"{_base(request)}/escalation/twilio/contact-gather?o={item}&n=0"
-    return _xml(await _run(webhooks.contact_call, service_of(request), item, form, gather))
+    return _xml(await run_store(webhooks.contact_call, service_of(request), item, form, gather))
 
 
 @router.post("/escalation/twilio/contact-gather")
@@ -485,14 +469,16 @@ async def contact_gather(
     item = _item(request)
     n = int(request.query_params.get("n", "0") or 0)
     replay = f"{_base(request)}/escalation/twilio/contact-gather?o={item}&n={n + 1}"
-    return _xml(await _run(webhooks.contact_gather, service_of(request), item, form, replay, n))
+    return _xml(
+        await run_store(webhooks.contact_gather, service_of(request), item, form, replay, n)
+    )
 
 
 @router.post("/escalation/twilio/call-status", status_code=204)
 async def call_status(
     request: Request, form: dict[str, str] = Depends(verified_twilio_form)
 ) -> Response:
-    await _run(webhooks.call_status, service_of(request), _item(request), form)
+    await run_store(webhooks.call_status, service_of(request), _item(request), form)
     return Response(status_code=204)
 
 
@@ -500,7 +486,7 @@ async def call_status(
 async def sms_status(
     request: Request, form: dict[str, str] = Depends(verified_twilio_form)
 ) -> Response:
-    await _run(webhooks.sms_status, service_of(request), _item(request), form)
+    await run_store(webhooks.sms_status, service_of(request), _item(request), form)
     return Response(status_code=204)
 
 
@@ -509,7 +495,7 @@ async def sms_inbound(
     request: Request, form: dict[str, str] = Depends(verified_twilio_form)
 ) -> Response:
     """A contact's SMS reply (configure the number's messaging webhook to this URL)."""
-    return _xml(await _run(webhooks.sms_reply, service_of(request), form))
+    return _xml(await run_store(webhooks.sms_reply, service_of(request), form))
 
 
 @router.post("/escalation/twilio/agent-status", status_code=204)
@@ -522,7 +508,7 @@ async def agent_status(
     except ValueError:
         raise HTTPException(status_code=400, detail="e (escalation) is missing") from None
     if form.get("CallStatus") in ("in-progress", "answered"):
-        await _run(
+        await run_store(
             service_of(request).agent_answered, escalation_id, {"call_sid": form.get("CallSid", "")}
         )
     return Response(status_code=204)
@@ -606,7 +592,7 @@ async def dial_done(
     svc = getattr(request.app.state, "escalation", None)
     call_sid = form.get("CallSid", "")
     status = form.get("DialCallStatus", "")
-    esc = await _run(svc.dial_ended, call_sid, status) if svc and call_sid else None
+    esc = await run_store(svc.dial_ended, call_sid, status) if svc and call_sid else None
     if esc is None or status in ("completed", "answered"):
         return await twilio_routes.dial_done(request, form)
     customer_phone = None

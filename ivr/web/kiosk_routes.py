@@ -32,14 +32,15 @@ from fastapi import APIRouter, Depends, HTTPException, Request, WebSocket, WebSo
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from carestore.errors import AlreadyExists, InvalidValue, NotFound
+from carestore.errors import AlreadyExists, NotFound
 from carestore.phone import try_normalise_phone
 from emergency_contact.contacts import ConsentIn, ContactIn
 from emergency_contact.records import Trigger
-from emergency_contact.service import Conflict, EscalationService
+from emergency_contact.service import EscalationService
 from ivr.session.kiosk import KioskError, KioskVisit
 from ivr.web.auth import render, require_role, websocket_user
 from ivr.web.auth_users import User, audit_view
+from ivr.web.common import run_store, service_of
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["kiosk"])
@@ -50,30 +51,12 @@ kiosk_page = require_role(*KIOSK_ROLES, page=True)
 MAX_RESULTS = 10
 
 
-def _svc(request: Request) -> EscalationService:
-    svc = getattr(request.app.state, "escalation", None)
-    if svc is None:
-        raise HTTPException(status_code=503, detail="escalations are not set up in this app")
-    return svc
-
-
 def _store(request: Request) -> Any:
     return request.app.state.deps.store
 
 
 def _visits(app: Any) -> dict[str, KioskVisit]:
     return app.state.web.visits
-
-
-async def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    try:
-        return await asyncio.to_thread(fn, *args, **kwargs)
-    except NotFound as exc:
-        raise HTTPException(status_code=404, detail=str(exc)) from None
-    except (AlreadyExists, Conflict) as exc:
-        raise HTTPException(status_code=409, detail=str(exc)) from None
-    except (InvalidValue, ValueError) as exc:
-        raise HTTPException(status_code=422, detail=str(exc)) from None
 
 
 def _dialects(language: str) -> list[dict[str, str]]:
@@ -171,8 +154,8 @@ class NewVisitorIn(BaseModel):
 @router.get("/api/kiosk/customers")
 async def search(q: str, request: Request, user: User = Depends(kiosk_api)) -> list[dict]:
     """Look a visitor up (audited: a search shows names and numbers)."""
-    found = await _run(find_customers, _store(request), q)
-    await _run(
+    found = await run_store(find_customers, _store(request), q)
+    await run_store(
         audit_view, _store(request), user, "customer_search", "customer", None, None,
         {"results": [f["id"] for f in found]},
     )  # fmt: skip
@@ -197,7 +180,7 @@ async def new_visitor(
                 )  # fmt: skip
         raise AlreadyExists("could not find a free account number")
 
-    customer = await _run(create)
+    customer = await run_store(create)
     return _summary(customer)
 
 
@@ -206,8 +189,8 @@ async def customer(
     customer_id: int, request: Request, user: User = Depends(kiosk_api)
 ) -> dict[str, Any]:
     """Everything the kiosk shows of a visitor (audited)."""
-    view = await _run(customer_view, _store(request), _svc(request), customer_id)
-    await _run(audit_view, _store(request), user, "kiosk_customer", "customer", customer_id,
+    view = await run_store(customer_view, _store(request), service_of(request), customer_id)
+    await run_store(audit_view, _store(request), user, "kiosk_customer", "customer", customer_id,
                customer_id)  # fmt: skip
     return view
 
@@ -238,8 +221,8 @@ async def add_contact(
         )  # fmt: skip
     except ValueError as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from None
-    svc = _svc(request)
-    return (await _run(svc.contacts.add, customer_id, contact, user.username)).to_dict()
+    svc = service_of(request)
+    return (await run_store(svc.contacts.add, customer_id, contact, user.username)).to_dict()
 
 
 @router.delete("/api/kiosk/customers/{customer_id}/contacts/{contact_id}", status_code=204)
@@ -247,7 +230,7 @@ async def remove_contact(
     customer_id: int, contact_id: int, request: Request, user: User = Depends(kiosk_api)
 ) -> Response:
     """Remove a contact."""
-    await _run(_svc(request).contacts.remove, customer_id, contact_id, user.username)
+    await run_store(service_of(request).contacts.remove, customer_id, contact_id, user.username)
     return Response(status_code=204)
 
 
@@ -265,10 +248,10 @@ async def consent(
     user: User = Depends(kiosk_api),
 ) -> dict[str, Any]:
     """Record consent given at the kiosk."""
-    svc = _svc(request)
+    svc = service_of(request)
     c = ConsentIn(given_by=body.given_by, method="kiosk")
     return (
-        await _run(svc.contacts.record_consent, customer_id, contact_id, c, user.username)
+        await run_store(svc.contacts.record_consent, customer_id, contact_id, c, user.username)
     ).to_dict()
 
 
@@ -277,9 +260,9 @@ async def withdraw(
     customer_id: int, contact_id: int, request: Request, user: User = Depends(kiosk_api)
 ) -> dict[str, Any]:
     """Withdraw consent (the contact is never reached until it is given again)."""
-    svc = _svc(request)
+    svc = service_of(request)
     return (
-        await _run(svc.contacts.withdraw_consent, customer_id, contact_id, user.username)
+        await run_store(svc.contacts.withdraw_consent, customer_id, contact_id, user.username)
     ).to_dict()
 
 
@@ -353,13 +336,13 @@ async def escalate(
     if body.to not in ("agent", "contacts"):
         raise HTTPException(status_code=422, detail="to must be agent or contacts")
     visit = _visit(request, call_sid)
-    svc = _svc(request)
+    svc = service_of(request)
     store = svc.store
     segments = await asyncio.to_thread(store.transcript, call_sid)
     words = [s.text for s in segments if s.speaker == "caller"][-3:]
     kind = "kiosk_button" if body.to == "contacts" else "person_request"
     evidence = {"staff": user.username, "to": body.to, "note": body.note, "words": words}
-    decision = await _run(
+    decision = await run_store(
         svc.trigger, call_sid, visit.customer_id, Trigger(kind, None, evidence),
         channel="kiosk", actor=user.username,
     )  # fmt: skip

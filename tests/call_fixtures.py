@@ -116,3 +116,18 @@ def key_of(mark_name: str) -> str:
 async def wait_key(call, key: str, timeout: float = 90.0) -> None:  # noqa: ANN001
     """Wait until the prompt `key` has been heard (its mark echoed) on a simulated call."""
     await call.wait_for_mark(predicate=lambda n: key_of(n) == key, timeout=timeout)
+
+
+def closed_call(store, call_sid: str, timeout_s: float = 15.0):  # noqa: ANN001, ANN201
+    """The call record once the session has closed it (the close follows the stream's end
+    asynchronously, after the last transcript writes); fails if it never closes."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        record = store.get_call(call_sid)
+        if record is not None and record.ended_at is not None:
+            return record
+        if time.monotonic() > deadline:
+            raise AssertionError(f"call {call_sid} was not closed within {timeout_s}s: {record}")
+        time.sleep(0.05)

@@ -11,6 +11,7 @@ from call_fixtures import (
     AGENT,
     AUTH_TOKEN,
     IvrServer,
+    closed_call,
     digits_spoken,
     key_of,
     recording,
@@ -55,6 +56,7 @@ def test_known_caller_by_voice_hears_balance_then_reaches_a_person(ivr_server: I
             return call
 
     call = run(scenario())
+    record = closed_call(srv.deps.store, call.call_sid)
     heard = marks_heard(call)
     assert heard[:2] == ["greeting", "listening_notice"]
     assert "balance" in heard and "main_menu" in heard
@@ -70,8 +72,6 @@ def test_known_caller_by_voice_hears_balance_then_reaches_a_person(ivr_server: I
     assert [s.intent for s in caller] == ["yes", "account", "person"]
     system_text = " ".join(s.text for s in segments if s.speaker == "system")
     assert "one thousand two hundred and fifty" in system_text.lower()
-    record = srv.deps.store.get_call(call.call_sid)
-    assert record is not None and record.ended_at is not None
     assert record.customer_id == srv.known.customer_id
 
 
@@ -97,12 +97,12 @@ def test_unknown_caller_keypad_only_path(ivr_server: IvrServer) -> None:
             return call
 
     call = run(scenario())
+    record = closed_call(srv.deps.store, call.call_sid)
     segments = srv.deps.store.transcript(call.call_sid)
     keys = "".join(s.text for s in segments if s.speaker == "caller")
     assert srv.known.account in keys.replace("[key ", "").replace("]", "")
     assert srv.known.pin not in keys.replace("[key ", "").replace("]", ""), "PIN leaked"
-    record = srv.deps.store.get_call(call.call_sid)
-    assert record is not None and record.customer_id == srv.known.customer_id
+    assert record.customer_id == srv.known.customer_id
 
 
 def test_barge_in_clears_the_prompt_and_is_understood(ivr_server: IvrServer) -> None:
@@ -251,12 +251,7 @@ def test_dropped_socket_leaves_a_closed_call_and_full_transcript(ivr_server: Ivr
         return call
 
     call = run(scenario())
-    for _ in range(100):
-        record = srv.deps.store.get_call(call.call_sid)
-        if record is not None and record.ended_at is not None:
-            break
-        asyncio.run(asyncio.sleep(0.05))
-    assert record is not None and record.ended_at is not None, "call not closed after a drop"
+    record = closed_call(srv.deps.store, call.call_sid)  # fails if a drop leaves it open
     assert record.outcome == "caller_hung_up"
     segments = srv.deps.store.transcript(call.call_sid)
     assert any(s.speaker == "caller" and s.intent == "yes" for s in segments)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
-from call_fixtures import AUTH_TOKEN, IvrServer, wait_key
+from call_fixtures import AUTH_TOKEN, IvrServer, closed_call, wait_key
 
 from ivr.twilio.simulator import TwilioCallSimulator
 from speech.resample import resample_array
@@ -39,6 +39,7 @@ def test_profile_dialect_is_spoken_and_understood(ivr_server: IvrServer) -> None
             return call
 
     call = asyncio.run(scenario())
+    closed_call(srv.deps.store, call.call_sid)
     events = srv.events_of(call.call_sid)
     start = next(e for e in events if e.kind == "start")
     assert start.data["dialect"] == "en-scotland"
@@ -73,6 +74,7 @@ def test_caller_switches_language_by_keypad_and_profile_remembers(ivr_server: Iv
             return call
 
     call = asyncio.run(scenario())
+    closed_call(srv.deps.store, call.call_sid)
     events = srv.events_of(call.call_sid)
     prompts = [e.data for e in events if e.kind == "prompt"]
     last_menu = [p for p in prompts if p["key"] == "main_menu"][-1]
@@ -87,10 +89,14 @@ def test_voice_cues_are_stored_on_each_answer_and_go_with_an_escalation(
     ivr_server: IvrServer,
 ) -> None:
     srv = ivr_server
+    # a caller of its own: no voice baseline left on the profile by earlier tests' calls
+    caller = srv.deps.store.create_customer(
+        "Mr Frank Moss", "12121212", pin="1122", phone="+441632960081"
+    )
 
     async def scenario() -> TwilioCallSimulator:
         async with TwilioCallSimulator(
-            srv.base_url, AUTH_TOKEN, from_=srv.known.phone, speed=5
+            srv.base_url, AUTH_TOKEN, from_=caller.phone, speed=5
         ) as call:
             await wait_key(call, "confirm_identity")
             await call.say_pcm(said_in("en-us", "yes"))
@@ -100,6 +106,7 @@ def test_voice_cues_are_stored_on_each_answer_and_go_with_an_escalation(
             return call
 
     call = asyncio.run(scenario())
+    closed_call(srv.deps.store, call.call_sid)
     events = srv.events_of(call.call_sid)
     cue_events = [e.data for e in events if e.kind == "cues"]
     # one per answer ("yes" may be asked again if the recognizer was unsure of it)
@@ -143,18 +150,21 @@ def test_voice_baseline_is_kept_across_calls_and_opt_out_is_respected(
             return call
 
     first = asyncio.run(call_once())
+    closed_call(srv.deps.store, first.call_sid)
     cues = [e.data for e in srv.events_of(first.call_sid) if e.kind == "cues"]
     assert cues and not cues[0]["baseline_used"]  # a first call starts cold
     profile = store.voice_profile(customer.id)
     assert profile.baseline is not None, "the learned baseline was not kept on the profile"
 
     second = asyncio.run(call_once())
+    closed_call(srv.deps.store, second.call_sid)
     cues = [e.data for e in srv.events_of(second.call_sid) if e.kind == "cues"]
     assert cues and cues[0]["baseline_used"], "the next call did not use the caller's baseline"
 
     store.set_voice_cues_opt_out(customer.id, True)
     assert store.voice_profile(customer.id).baseline is None  # opting out forgets it
     third = asyncio.run(call_once())
+    closed_call(srv.deps.store, third.call_sid)
     events = srv.events_of(third.call_sid)
     assert not [e for e in events if e.kind == "cues"], "cues computed for an opted-out caller"
     assert any(e.kind == "cues_off" for e in events)

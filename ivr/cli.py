@@ -28,6 +28,9 @@ _COMMAND_MODULES = [
     ("ivr.commands.dialects", "app", "dialects"),  # ivr dialects list|check
     ("ivr.commands.escalation", "app", "escalation"),  # ivr escalation worker|list|show
     ("ivr.commands.users", "app", "users"),  # ivr users add|list|unlock|disable
+    ("ivr.commands.outbound", "app", "outbound"),  # ivr outbound schedule|list|run-due
+    ("ivr.commands.report", "register", None),  # ivr report --since 7d [--plot]
+    ("ivr.commands.audit", "app", "audit"),  # ivr audit verify|purge
 ]
 
 

@@ -40,6 +40,7 @@ from emergency_contact.contacts import ContactBook, contact_record
 from emergency_contact.links import LinkError, LinkGrant, issue_token, open_token
 from emergency_contact.masking import mask_text
 from emergency_contact.notifier import OutboundItem, SendResult
+from emergency_contact.observer import Observers
 from emergency_contact.outbox import enqueue
 from emergency_contact.package import build_package, limited_view
 from emergency_contact.policy import SEVERITIES, Policy, severity_rank
@@ -176,6 +177,8 @@ class EscalationService:
         self.config = config or EscalationConfig(base_url=lambda: "http://127.0.0.1:8080")
         self.contacts = contacts or ContactBook(store)
         self.hooks = Hooks()
+        # metrics and alerting (emergency_contact.observer), told after each change commits
+        self.observers = Observers()
         self.wakers: list[Callable[[], None]] = []  # workers to nudge when work is queued
 
     # ================================================================ triggering
@@ -380,6 +383,12 @@ class EscalationService:
         if created:
             self._store_package(escalation, cues)
             self.hooks.emit({"type": "escalation_created", "escalation": escalation.to_dict()})
+            self.observers.escalation_started(
+                escalation.trigger_kind,
+                escalation.severity,
+                escalation.channel,
+                escalation.agent_status != "none",
+            )
         notices = []
         if life:
             number = self.policy.emergency_number(phone, self.config.emergency_number)
@@ -602,6 +611,7 @@ class EscalationService:
         calls, SLA breaches); rows are locked so several workers never run the same one."""
         now = utcnow()
         done = 0
+        breaches: list[str] = []  # severities, for the observers once committed
         with self.store.write() as session:
             rows = session.scalars(
                 select(EscalationRow)
@@ -654,6 +664,7 @@ class EscalationService:
             ).all()
             for row in breached:
                 row.agent_status = "breached"
+                breaches.append(row.severity)
                 late = (now - row.agent_deadline_at).total_seconds() if row.agent_deadline_at else 0
                 self._event(
                     session,
@@ -666,6 +677,8 @@ class EscalationService:
                 done += 1
         if done:
             self._wake()
+        for severity in breaches:
+            self.observers.sla_breached(severity)
         return done
 
     def _fallback(self, session: Session, row: EscalationRow, now: datetime, why: str) -> None:
@@ -710,23 +723,30 @@ class EscalationService:
                     f"escalation {escalation_id} is not waiting for an agent "
                     f"(agent status {row.agent_status}, held by {row.agent_id or 'nobody'})"
                 )
+            waited = None if row.answered_at is not None else (now - row.created_at)
             if row.answered_at is None:
                 row.answered_at = now
             self._event(session, row, "agent_accepted", data={"agent": agent})
             audit(session, agent, "escalation_accepted", "escalation", row.id, row.customer_id)
             esc = _record(row)
         self.hooks.emit({"type": "agent_accepted", "escalation": esc.to_dict()})
+        if waited is not None:
+            self.observers.person_answered(waited.total_seconds(), esc.severity)
         return esc
 
     def agent_answered(self, escalation_id: int, data: dict | None = None) -> None:
         """The agent's phone was answered (the `<Dial>` leg's status callback)."""
+        waited = None
         with self.store.write() as session:
             row = self._lock(session, escalation_id)
             if row.answered_at is None:
                 row.answered_at = utcnow()
                 self._event(session, row, "agent_answered", data=data or {})
+                waited = (row.answered_at - row.created_at, row.severity)
             if row.agent_status in ("queued", "breached"):
                 row.agent_status = "answered"
+        if waited is not None:
+            self.observers.person_answered(waited[0].total_seconds(), waited[1])
 
     def dial_ended(self, call_sid: str, dial_status: str) -> Escalation | None:
         """The `<Dial>` to the agent ended: unanswered runs the policy's fallback at once."""
@@ -741,13 +761,16 @@ class EscalationService:
             if row is None:
                 return None
             self._event(session, row, "dial_ended", data={"status": dial_status})
+            waited = breached = None
             if dial_status in ANSWERED_DIAL:
                 if row.answered_at is None:
                     row.answered_at = utcnow()
+                    waited = row.answered_at - row.created_at
                 if row.agent_status in ("queued", "breached"):
                     row.agent_status = "answered"
             elif row.agent_status in ("queued", "breached"):
                 if row.agent_status == "queued":  # the <Dial> rang for the SLA: a breach
+                    breached = row.severity
                     self._event(
                         session,
                         row,
@@ -762,6 +785,10 @@ class EscalationService:
                 self._fallback(session, row, utcnow(), f"dial {dial_status or 'not answered'}")
             esc = _record(row)
         self._wake()
+        if waited is not None:
+            self.observers.person_answered(waited.total_seconds(), esc.severity)
+        if breached is not None:
+            self.observers.sla_breached(breached)
         return esc
 
     def resolve(self, escalation_id: int, actor: str, note: str = "") -> Escalation:
@@ -1015,6 +1042,8 @@ class EscalationService:
             "notification_failed" if outcome == "dead" else "send_retry",
             {"error": error, "attempts": item.attempts, "kind": item.kind},
         )
+        if outcome == "retry":
+            self.observers.notification_retry(item.channel)
         if outcome != "dead":
             return
         esc_id = self._escalation_of_item(item.id)

@@ -109,13 +109,25 @@ def create_app(settings: Settings | None = None, deps: SessionDeps | None = None
             deps.escalation = setup_escalation(app, settings, deps.store)
         else:
             app.state.escalation = deps.escalation
+        # metrics (issue 8): this app's registry hears its sessions and its escalations
+        deps.listeners.append(metrics.on_session_event)
+        deps.escalation.observers.add(metrics)
         try:
             yield
         finally:
             stop_escalation(app)
+            deps.escalation.observers.remove(metrics)
+            if metrics.on_session_event in deps.listeners:
+                deps.listeners.remove(metrics.on_session_event)
 
     app = FastAPI(title="Elder voice IVR", lifespan=lifespan)
     app.state.settings = settings
+    from ivr.metrics import ServiceMetrics
+    from ivr.web.metrics_routes import router as metrics_router
+
+    metrics = ServiceMetrics()  # its own registry: several apps in one process never collide
+    app.state.metrics = metrics  # outbound calls: app.state.metrics.outbound_attempt(kind, outcome)
+    app.include_router(metrics_router)  # GET /metrics (IVR_METRICS_TOKEN to require a token)
     from ivr.web.escalation_routes import router as escalation_router
     from ivr.web.twilio_routes import router as twilio_router
 

@@ -102,6 +102,13 @@ class Settings(BaseSettings):
         default="", description="cookie signing key; empty = a random key kept in data_dir"
     )
 
+    # metrics (GET /metrics, Prometheus text format)
+    metrics_token: str = Field(
+        default="",
+        description="bearer token Prometheus must send to GET /metrics; empty = open (for a "
+        "scrape from a private network only)",
+    )
+
     # server
     host: str = "127.0.0.1"
     port: int = 8080

@@ -523,6 +523,9 @@ class DialogEngine:
     def _global(self, intent: str) -> None:
         target = self.flow.global_intents[intent]
         self._global_from = self._state
+        # which question the caller asked to hear again, slower, or to leave for a person (by
+        # voice or key): `ivr report` ranks the prompts older callers struggle with
+        self.emit(Event("caller_request", {"state": self._state, "intent": intent}))
         if target == "@repeat":
             self._repeat()
         elif target == "@slower":

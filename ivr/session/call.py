@@ -135,7 +135,9 @@ class CallSession:
         return self.samples_in / SAMPLE_RATE
 
     def _emit(self, event_kind: str, **data: Any) -> None:
-        ev = SessionEvent(event_kind, round(self.t, 3), data, call_sid=self.call_sid)
+        ev = SessionEvent(
+            event_kind, round(self.t, 3), data, call_sid=self.call_sid, channel=self.channel
+        )
         for listener in self.deps.listeners:
             try:
                 listener(ev)
@@ -347,6 +349,12 @@ class CallSession:
         if self.customer_id is not None:
             self._write(self.deps.store.update_customer, self.customer_id, dialect=dialect)
 
+    def _dialect(self) -> str:
+        """The dialect the caller is heard in now ("" when the deployment has only one)."""
+        if self.setup is not None:
+            return self.setup.dialect
+        return (self.dialog.dialect if self.dialog is not None else None) or ""
+
     def _secret(self) -> bool:
         return bool(self._listen and self._listen.secret)
 
@@ -525,8 +533,9 @@ class CallSession:
             intent=inp.intent,
             confidence=round(rec.confidence, 3),
             input_kind=inp.kind,
+            dialect=self._dialect(),
         )
-        seg_extra: dict[str, Any] = {"phrase": rec.phrase, "engine": rec.engine}
+        seg_extra: dict[str, Any] = {"phrase": rec.phrase, "engine": rec.engine, "input": inp.kind}
         if self.setup is not None:
             seg_extra["dialect"] = self.setup.dialect
         if outcome is not None:

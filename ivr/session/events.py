@@ -14,3 +14,4 @@ class SessionEvent:
     t: float
     data: dict[str, Any] = field(default_factory=dict)
     call_sid: str = ""
+    channel: str = ""  # phone | kiosk | outbound (the session's channel)

@@ -160,8 +160,8 @@ class ServiceMetrics:
         )
         self.outbound = Counter(
             "ivr_outbound_attempts",
-            "Outbound call attempts the service placed, by kind (check_in, reminder, "
-            "satisfaction...) and outcome (answered, no_answer, busy, machine, failed...).",
+            "Outbound call attempts the service placed, by kind (checkin, reminder, survey) "
+            "and outcome (answered_human, machine, no_answer, busy, failed...).",
             ["kind", "outcome"],
             registry=r,
         )
@@ -265,10 +265,12 @@ class ServiceMetrics:
 
     # ------------------------------------------------------------------ outbound calls
     def outbound_attempt(self, kind: str, outcome: str) -> None:
-        """One outbound call attempt and its result: `kind` such as "check_in", "reminder",
-        "satisfaction"; `outcome` such as "answered", "no_answer", "busy", "machine",
-        "failed", "skipped_quiet_hours". Short lowercase identifiers; anything else (or more
-        than 32 distinct values of a label) is counted as "other"."""
+        """One outbound call attempt and its result, for the outbound scheduler: `kind` as in
+        `carestore.outbound_models.OUTBOUND_KINDS` ("checkin", "reminder", "survey"), `outcome`
+        an attempt result ("answered_human", "machine", "no_answer", "busy", "failed",
+        "completed", "dry_run", "no_status"). Short lowercase identifiers; anything else (or
+        more than 32 distinct values of a label) is counted as "other". The app's instance is
+        `app.state.metrics`."""
         self.outbound.labels(self._label("kind", kind), self._label("outcome", outcome)).inc()
 
 

@@ -11,6 +11,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -33,6 +34,7 @@ from emergency_contact.records import Trigger
 from emergency_contact.worker import OutboxWorker
 from ivr.app import create_app
 from ivr.metrics import ServiceMetrics
+from ivr.reporting import ServiceReport, build_report
 from ivr.settings import Settings
 from ivr.twilio.simulator import TwilioCallSimulator
 from ivr.web.auth_users import UserBook
@@ -76,6 +78,7 @@ def scrape_until(base: str, done: Callable[[Samples], bool], what: str) -> Sampl
 def test_a_call_moves_the_metrics(ivr_server: IvrServer) -> None:
     srv = ivr_server
     before = scrape(srv.base_url)
+    stored_before = build_report(srv.deps.store, timedelta(hours=6))
     phone_calls = value(before, "ivr_calls_in_progress", channel="phone")
     during: dict[str, Samples] = {}
 
@@ -131,6 +134,25 @@ def test_a_call_moves_the_metrics(ivr_server: IvrServer) -> None:
             before, handled, channel="phone", outcome=outcome
         )
         assert grew == (1 if outcome == "transferred" else 0), (outcome, grew)
+
+    # the store tells the same story (`ivr report`): the call, its answers, and the request
+    # for a person recorded against the question where it was made
+    stored = build_report(srv.deps.store, timedelta(hours=6))
+
+    def calls(r: ServiceReport) -> int:
+        return sum(c.count for c in r.calls if (c.channel, c.outcome) == ("phone", "transferred"))
+
+    def answers(r: ServiceReport) -> tuple[int, int]:
+        en = [(d.recognitions, d.no_matches) for d in r.recognition if d.dialect == "en"]
+        return en[0] if en else (0, 0)
+
+    def person_at_menu(r: ServiceReport) -> int:
+        return sum(p.person_requests for p in r.prompts if p.state == "main_menu")
+
+    assert calls(stored) == calls(stored_before) + 1
+    assert answers(stored)[0] == answers(stored_before)[0] + 2
+    assert answers(stored)[1] == answers(stored_before)[1] + no_match
+    assert person_at_menu(stored) == person_at_menu(stored_before) + 1
 
     # the escalation the request for a person started
     svc = srv.deps.escalation

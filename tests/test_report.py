@@ -312,3 +312,28 @@ def test_cli_errors_are_clear(tmp_path: Path) -> None:
     empty.write_bytes(b"")
     unmigrated = runner.invoke(cli, ["report", "--db", f"sqlite:///{empty}"])
     assert unmigrated.exit_code == 2 and "ivr db upgrade" in unmigrated.output
+
+
+def test_the_dialog_records_requests_against_the_question() -> None:
+    """What the prompt ranking reads: `caller_request` events name the question (state) where
+    the caller asked to hear it again (voice or key 9), slower, or for a person, whether the
+    question handles the request itself (main menu, "a person" is choice 4) or the flow does."""
+    from test_dialog_engine import call_at, keys, speech
+
+    call = call_at("main_menu")
+    call(keys("9"))  # repeat, by key
+    call(speech("slower"))
+    call(speech("repeat that"))
+    call(keys("4"))  # a person: the menu's own choice
+    requests = [(e.data["state"], e.data["intent"]) for e in call.events("caller_request")]
+    assert requests == [
+        ("main_menu", "repeat"),
+        ("main_menu", "slower"),
+        ("main_menu", "repeat"),
+        ("main_menu", "person"),
+    ]
+    other = call_at("ask_account")
+    other(keys("0"))  # a person, by the flow's global key
+    assert [(e.data["state"], e.data["intent"]) for e in other.events("caller_request")] == [
+        ("ask_account", "person")
+    ]

@@ -438,6 +438,8 @@ class DialogEngine:
         self._run(s.next or "")
 
     def _choose(self, s: State, intent: str) -> None:
+        if intent in self.flow.global_intents:  # a request this question answers itself
+            self.emit(Event("caller_request", {"state": s.name, "intent": intent}))
         if s.type == "confirm":
             self._run((s.yes if intent == "yes" else s.no) or "")
             return

@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from carestore.audit_chain import append
 from carestore.engine import StoreBase
 from carestore.errors import NotFound, UnknownCall
 from carestore.models import (
@@ -92,6 +93,21 @@ def _event(row: EventRow, call_sid: str) -> DialogEvent:
 def _status_callback(row: StatusCallbackRow) -> StatusCallback:
     return StatusCallback(
         id=row.id, call_sid=row.call_sid, status=row.status, at=row.at, raw=row.raw
+    )
+
+
+def chain_segment(session: Session, row: SegmentRow, call_sid: str) -> None:
+    """Append the segment's audit entry (its words only as a hash) in the same transaction."""
+    customer_id = session.scalar(select(CallRow.customer_id).where(CallRow.id == row.call_id))
+    append(
+        session,
+        "system",
+        "segment_recorded",
+        "transcript_segment",
+        row.id,
+        customer_id,
+        {"call_sid": call_sid, "seq": row.seq, "speaker": row.speaker, "intent": row.intent},
+        record=row,
     )
 
 
@@ -256,6 +272,7 @@ class CallStore(StoreBase):
             )
             session.add(row)
             session.flush()
+            chain_segment(session, row, call_sid)
             return _segment(row, call_sid)
 
     def add_event(

@@ -74,11 +74,20 @@ class ContactRow(Base):
 
 
 class AuditRow(Base):
-    """Who did what to which record (contacts, consent, escalations, hand-off link views)."""
+    """Who did what to which record (contacts, consent, escalations, hand-off link views), and
+    every service record that matters later (transcript segments, escalation steps, agent notes,
+    ticket changes).
+
+    Entries form a hash chain (`carestore.audit_chain`): `seq` counts 1, 2, 3... without gaps,
+    `prev_hash` is the `entry_hash` of the entry before, and `entry_hash` is the SHA-256 of this
+    entry's canonical form, so an edited or deleted entry breaks the chain (`ivr audit verify`).
+    """
 
     __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_entity_entity_id", "entity", "entity_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, unique=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)
     actor: Mapped[str] = mapped_column(String(200))
     action: Mapped[str] = mapped_column(String(64))
@@ -86,6 +95,25 @@ class AuditRow(Base):
     entity_id: Mapped[int | None] = mapped_column(Integer)
     customer_id: Mapped[int | None] = mapped_column(Integer, index=True)
     data: Mapped[dict[str, Any] | None] = mapped_column()
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditChainHeadRow(Base):
+    """The one row that says where the audit chain ends (its last `seq` and `entry_hash`).
+
+    Appending locks it (`SELECT ... FOR UPDATE` on PostgreSQL; SQLite serialises writers), so
+    concurrent writers (app instances, the escalation worker) extend one chain and never fork
+    it; comparing it with the last entry also reveals entries deleted from the end.
+    """
+
+    __tablename__ = "audit_chain_head"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    entry_hash: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class EscalationRow(Base):

@@ -135,8 +135,10 @@ class SegmentRow(Base):
     confidence: Mapped[float | None] = mapped_column(Float)
     audio_start_s: Mapped[float | None] = mapped_column(Float)
     audio_end_s: Mapped[float | None] = mapped_column(Float)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     extra: Mapped[dict[str, Any] | None] = mapped_column()
+    # set when retention removed the words and audio references (`carestore.retention`)
+    purged_at: Mapped[datetime | None] = mapped_column()
 
 
 class EventRow(Base):

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from carestore.audit_chain import append
 from carestore.engine import StoreBase
 from carestore.errors import InvalidValue, NotFound, StoreError, UnknownCall
 from carestore.models import TICKET_STATUSES, CallRow, CustomerRow, TicketRow, TicketStatusRow
@@ -59,6 +60,22 @@ def _ticket_row(session: Session, reference: str) -> TicketRow | None:
     return session.scalars(select(TicketRow).where(TicketRow.reference == cleaned)).first()
 
 
+def _chain_change(
+    session: Session, actor: str, action: str, ticket: TicketRow, change: TicketStatusRow
+) -> None:
+    """The audit entry of a ticket's status change (the history row is fingerprinted)."""
+    append(
+        session,
+        actor,
+        action,
+        "ticket",
+        ticket.id,
+        ticket.customer_id,
+        {"reference": ticket.reference, "from": change.status_from, "to": change.status_to},
+        record=change,
+    )
+
+
 class TicketStore(StoreBase):
     """Tickets."""
 
@@ -72,9 +89,10 @@ class TicketStore(StoreBase):
         customer_id: int | None = None,
         call_sid: str | None = None,
         summary: str | None = None,
+        actor: str = "system",
     ) -> Ticket:
         """Open a ticket in status "received" with a fresh unique reference (retried on the rare
-        collision) and its first history row."""
+        collision) and its first history row (audited, by `actor`)."""
         check_text("description", description)
         if not description.strip():
             raise InvalidValue("a ticket needs a description of the problem")
@@ -108,12 +126,12 @@ class TicketStore(StoreBase):
                     )
                     session.add(row)
                     session.flush()
-                    session.add(
-                        TicketStatusRow(
-                            ticket_id=row.id, status_from=None, status_to="received", at=now
-                        )
+                    opened = TicketStatusRow(
+                        ticket_id=row.id, status_from=None, status_to="received", at=now
                     )
+                    session.add(opened)
                     session.flush()
+                    _chain_change(session, actor, "ticket_opened", row, opened)
                     return _ticket(row, call_sid)
             except IntegrityError:
                 if self.get_ticket(reference) is None:
@@ -127,9 +145,11 @@ class TicketStore(StoreBase):
             row = _ticket_row(session, reference)
             return None if row is None else _ticket(row, _call_sid(session, row.call_id))
 
-    def update_ticket_status(self, reference: str, status: str, note: str | None = None) -> Ticket:
-        """Move a ticket to `status`, recording the change in its history (a change to the
-        status it already has records nothing)."""
+    def update_ticket_status(
+        self, reference: str, status: str, note: str | None = None, *, actor: str = "system"
+    ) -> Ticket:
+        """Move a ticket to `status`, recording the change in its history and the audit log
+        (by `actor`; a change to the status it already has records nothing)."""
         check_choice("status", status, TICKET_STATUSES)
         check_optional_text("note", note)
         with self.write() as session:
@@ -138,18 +158,18 @@ class TicketStore(StoreBase):
                 raise NotFound(f"no ticket with reference {reference!r}")
             if row.status != status:
                 now = utcnow()
-                session.add(
-                    TicketStatusRow(
-                        ticket_id=row.id,
-                        status_from=row.status,
-                        status_to=status,
-                        note=note,
-                        at=now,
-                    )
+                change = TicketStatusRow(
+                    ticket_id=row.id,
+                    status_from=row.status,
+                    status_to=status,
+                    note=note,
+                    at=now,
                 )
+                session.add(change)
                 row.status = status
                 row.updated_at = now
                 session.flush()
+                _chain_change(session, actor, "ticket_status_changed", row, change)
             return _ticket(row, _call_sid(session, row.call_id))
 
     def ticket_history(self, reference: str) -> list[TicketStatusChange]:

@@ -1,5 +1,10 @@
-"""The audit trail: one row per change to contacts or consent, per escalation action taken by a
-person, and per view of a hand-off link."""
+"""The audit trail: one entry per change to contacts or consent, per escalation action taken by
+a person, per view of a hand-off link, and per service record that matters later (transcript
+segments, escalation steps, agent notes, ticket changes).
+
+Entries are hash-chained (`carestore.audit_chain`): `audit()` queues one in the caller's
+transaction and it joins the chain when that transaction commits.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from carestore.audit_chain import append
 from carestore.escalation_models import AuditRow
-from carestore.timeutil import utcnow
+
+# entries the service writes about its own records (one per transcript segment, per escalation
+# step): the chain holds them, but a customer's audit trail of people's actions leaves them out
+RECORD_ENTITIES = ("transcript_segment", "escalation_event")
 
 
 @dataclass(frozen=True)
@@ -27,6 +36,8 @@ class AuditEntry:
     entity_id: int | None
     customer_id: int | None
     data: dict[str, Any] | None
+    seq: int | None = None
+    entry_hash: str | None = None
 
 
 def audit(
@@ -37,34 +48,66 @@ def audit(
     entity_id: int | None,
     customer_id: int | None = None,
     data: Mapping[str, Any] | None = None,
+    *,
+    record: Any = None,
 ) -> None:
-    """Add an audit row in the caller's transaction (so the change and its record commit
-    together)."""
-    if not actor or not actor.strip():
-        raise ValueError("every audited change needs an actor (who made it)")
-    session.add(
-        AuditRow(
-            at=utcnow(),
-            actor=actor.strip()[:200],
-            action=action,
-            entity=entity,
-            entity_id=entity_id,
-            customer_id=customer_id,
-            data=dict(data) if data else None,
-        )
+    """Add an audit entry in the caller's transaction (so the change and its record commit
+    together). `record`: the stored row the entry is about (its fingerprint is chained too)."""
+    append(session, actor, action, entity, entity_id, customer_id, data, record=record)
+
+
+def chain_escalation_event(session: Session, event: Any, customer_id: int | None) -> None:
+    """Append the audit entry of one escalation step (an `EscalationEventRow` just added to
+    `session`): who or what caused it, its kind, and its fingerprint (its data only hashed)."""
+    data = event.data if isinstance(event.data, dict) else {}
+    named = (data.get(k) for k in ("actor", "agent", "by"))
+    actor = next((n for n in named if isinstance(n, str) and n.strip()), "system")
+    append(
+        session,
+        actor,
+        "escalation_step",
+        "escalation_event",
+        None,
+        customer_id,
+        {
+            "escalation_id": event.escalation_id,
+            "kind": event.kind,
+            "contact_id": event.contact_id,
+        },
+        record=event,
     )
 
 
 def audit_entries(
-    session: Session, *, customer_id: int | None = None, entity: str | None = None, limit: int = 200
+    session: Session,
+    *,
+    customer_id: int | None = None,
+    entity: str | None = None,
+    limit: int = 200,
+    records: bool = False,
 ) -> list[AuditEntry]:
-    """Audit rows, newest first, optionally for one customer or entity type."""
-    query = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
+    """Audit entries, newest first, optionally for one customer or entity type. Entries about
+    transcript segments and escalation steps are left out unless `records` (or that `entity`)
+    is asked for."""
+    query = select(AuditRow).order_by(AuditRow.seq.desc()).limit(limit)
     if customer_id is not None:
         query = query.where(AuditRow.customer_id == customer_id)
     if entity is not None:
         query = query.where(AuditRow.entity == entity)
+    elif not records:
+        query = query.where(AuditRow.entity.not_in(RECORD_ENTITIES))
     return [
-        AuditEntry(r.id, r.at, r.actor, r.action, r.entity, r.entity_id, r.customer_id, r.data)
+        AuditEntry(
+            r.id,
+            r.at,
+            r.actor,
+            r.action,
+            r.entity,
+            r.entity_id,
+            r.customer_id,
+            r.data,
+            r.seq,
+            r.entry_hash,
+        )
         for r in session.scalars(query)
     ]

@@ -35,7 +35,7 @@ from carestore.escalation_models import (
 from carestore.models import CustomerRow
 from carestore.timeutil import utcnow
 from emergency_contact import messages
-from emergency_contact.audit import audit
+from emergency_contact.audit import audit, chain_escalation_event
 from emergency_contact.contacts import ContactBook, contact_record
 from emergency_contact.links import LinkError, LinkGrant, issue_token, open_token
 from emergency_contact.masking import mask_text
@@ -1062,15 +1062,16 @@ class EscalationService:
             row = session.get(OutboxRow, item.id)
             if row is None or row.escalation_id is None:
                 return
-            session.add(
-                EscalationEventRow(
-                    escalation_id=row.escalation_id,
-                    at=utcnow(),
-                    kind=kind,
-                    contact_id=row.contact_id,
-                    data=data,
-                )
+            event = EscalationEventRow(
+                escalation_id=row.escalation_id,
+                at=utcnow(),
+                kind=kind,
+                contact_id=row.contact_id,
+                data=data,
             )
+            session.add(event)
+            esc = session.get(EscalationRow, row.escalation_id)
+            chain_escalation_event(session, event, esc.customer_id if esc else None)
 
     def record(
         self, escalation_id: int, kind: str, contact_id: int | None, data: dict[str, Any]
@@ -1129,11 +1130,11 @@ class EscalationService:
         contact_id: int | None = None,
         data: dict[str, Any] | None = None,
     ) -> None:
-        session.add(
-            EscalationEventRow(
-                escalation_id=row.id, at=utcnow(), kind=kind, contact_id=contact_id, data=data
-            )
+        event = EscalationEventRow(
+            escalation_id=row.id, at=utcnow(), kind=kind, contact_id=contact_id, data=data
         )
+        session.add(event)
+        chain_escalation_event(session, event, row.customer_id)
 
     @staticmethod
     def _contact_of(row: EscalationRow) -> int | None:

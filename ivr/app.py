@@ -112,9 +112,14 @@ def create_app(settings: Settings | None = None, deps: SessionDeps | None = None
         # metrics (issue 8): this app's registry hears its sessions and its escalations
         deps.listeners.append(metrics.on_session_event)
         deps.escalation.observers.add(metrics)
+        # retention (issue 8): old transcripts purged on a schedule, the audit chain kept
+        from ivr.retention import start_retention, stop_retention
+
+        retention = start_retention(settings, deps.store)
         try:
             yield
         finally:
+            await stop_retention(retention)
             stop_escalation(app)
             deps.escalation.observers.remove(metrics)
             if metrics.on_session_event in deps.listeners:

@@ -109,6 +109,17 @@ class Settings(BaseSettings):
         "scrape from a private network only)",
     )
 
+    # retention (issue 8): transcripts and audio references older than this are purged; the
+    # hash-chained audit entries stay (`ivr audit verify|purge`)
+    retention_days: int = Field(
+        default=365, ge=1, description="days a transcript's words and audio references are kept"
+    )
+    retention_purge_interval_s: float = Field(
+        default=86_400.0,
+        ge=0,
+        description="seconds between scheduled purges in the app; 0 = no scheduled purge",
+    )
+
     # server
     host: str = "127.0.0.1"
     port: int = 8080

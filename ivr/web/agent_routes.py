@@ -377,7 +377,15 @@ def add_note(store: Any, escalation_id: int, author: str, text: str, kind: str =
             escalation_id=escalation_id, author=author, kind=kind, text=text, at=utcnow()
         )
         session.add(row)
-        audit(session, author, f"agent_{kind}", "escalation", escalation_id, esc.customer_id)
+        audit(
+            session,
+            author,
+            f"agent_{kind}",
+            "escalation",
+            escalation_id,
+            esc.customer_id,
+            record=row,  # the note's words are fingerprinted, so a later edit is caught
+        )
         return {"author": author, "kind": kind, "text": text, "at": row.at.isoformat()}
 
 
@@ -468,7 +476,9 @@ async def api_ticket_status(
     if body.status not in TICKET_STATUSES:
         raise HTTPException(422, f"status must be one of {', '.join(TICKET_STATUSES)}")
     note = f"{body.note} (by {user.username})".strip()
-    ticket = await run_store(svc.store.update_ticket_status, reference, body.status, note)
+    ticket = await run_store(
+        svc.store.update_ticket_status, reference, body.status, note, actor=user.username
+    )
     if body.escalation_id is not None:
         text = f"ticket {reference} -> {body.status}" + (f": {body.note}" if body.note else "")
         await run_store(add_note, svc.store, body.escalation_id, user.username, text, "ticket")

@@ -204,5 +204,6 @@ class StatusCallbackRow(Base):
 
 # the escalation workflow's tables share this metadata (one schema, one migration history)
 from carestore import escalation_models as _escalation_models  # noqa: E402,F401
+from carestore import outbound_models as _outbound_models  # noqa: E402,F401
 from carestore import voice_models as _voice_models  # noqa: E402,F401
 from carestore import web_models as _web_models  # noqa: E402,F401

@@ -33,6 +33,10 @@ class DemoCustomer:
     maturing_product: str | None = None
     maturing_in_days: int | None = None
     open_ticket: str | None = None
+    # outbound calls (issue 8): a weekly check-in (weekday 0 = Monday, local HH:MM) and
+    # reminder calls, both agreed to on the phone
+    checkin: tuple[int, str] | None = None
+    reminders: bool = False
 
 
 DEMO_CUSTOMERS = (
@@ -51,6 +55,8 @@ DEMO_CUSTOMERS = (
         maturing_product="two-year fixed rate savings bond",
         maturing_in_days=24,
         open_ticket="My last statement shows a payment of forty five pounds twice.",
+        checkin=(0, "10:30"),
+        reminders=True,
     ),
     DemoCustomer(
         name="Harold Jenkins",
@@ -64,6 +70,7 @@ DEMO_CUSTOMERS = (
         currency="GBP",
         next_payment_amount=Decimal("12.99"),
         next_payment_in_days=3,
+        reminders=True,
     ),
     DemoCustomer(
         name="Dorothy Williams",
@@ -139,6 +146,7 @@ def seed(store: Store, today: date | None = None) -> SeedReport:
             ),
         )
         report.created.append((customer, pin))
+        _seed_outbound(store, customer, demo)
         if demo.open_ticket:
             ticket = store.create_ticket(demo.open_ticket, customer_id=customer.id)
             ticket = store.update_ticket_status(
@@ -146,3 +154,34 @@ def seed(store: Store, today: date | None = None) -> SeedReport:
             )
             report.tickets.append(ticket)
     return report
+
+
+def _seed_outbound(store: Store, customer: Customer, demo: DemoCustomer) -> None:
+    """The demo customer's outbound plans, with the consent they gave on the phone."""
+    from carestore.outbound_models import OutboundPlanRow
+    from carestore.timeutil import utcnow
+
+    now = utcnow()
+    plans = []
+    if demo.checkin is not None:
+        plans.append(("checkin", demo.checkin[0], demo.checkin[1]))
+    if demo.reminders:
+        plans.append(("reminder", None, None))
+    with store.write() as session:
+        for kind, weekday, at in plans:
+            session.add(
+                OutboundPlanRow(
+                    customer_id=customer.id,
+                    kind=kind,
+                    opted_in=True,
+                    weekday=weekday,
+                    time_of_day=at,
+                    consent_by=customer.name,
+                    consent_at=now,
+                    consent_method="phone",
+                    active=True,
+                    created_by="seed",
+                    created_at=now,
+                    updated_at=now,
+                )
+            )

@@ -48,6 +48,26 @@ TEXTS: dict[str, dict[str, str]] = {
         "sms_accepted": "Thank you. We have noted that you are helping {caller}.",
         "sms_already": "Thank you. Someone else is already helping {caller}.",
         "sms_unknown": "Sorry, we did not understand. Reply YES if you can help.",
+        # check-in calls the service places (issue 8): we called them, not they us
+        "contact_call_checkin_no_answer": (
+            "Hello. This is {service} calling about your {relationship}, {caller}. We called "
+            "{them} for a check-in today and nobody answered, the last time at {time}. Press 1 "
+            "if you can go to {them} or call {them} now. Press 2 to hear this message again."
+        ),
+        "contact_call_checkin_not_well": (
+            "Hello. This is {service} calling about your {relationship}, {caller}. On our "
+            "check-in call at {time}, {caller} told us that something is wrong. {agent_note} "
+            "Press 1 if you can go to {them} or call {them} now, and we will connect you. "
+            "Press 2 to hear this message again."
+        ),
+        "sms_checkin_no_answer": (
+            "{service}: {caller} did not answer our check-in calls today (last at {time}). "
+            "Reply YES if you can go to {them} or call {them} now. Details: {link}"
+        ),
+        "sms_checkin_not_well": (
+            "{service}: on our check-in call at {time}, {caller} said something is wrong. "
+            "Reply YES if you can go to {them} or call {them} now. Details: {link}"
+        ),
         "reason_distressed": "sounded distressed",
         "reason_emergency": "said it was an emergency",
         "reason_help": "asked for help",
@@ -120,6 +140,13 @@ def text(key: str, language: str = "en", **values: str) -> str:
     table = TEXTS.get(lang, TEXTS["en"])
     template = table.get(key) or TEXTS["en"][key]
     return template.format(**values) if values else template
+
+
+def for_trigger(key: str, trigger_kind: str | None) -> str:
+    """The wording key for a contact's call or SMS about an escalation of `trigger_kind`:
+    `<key>_<trigger_kind>` where such wording exists (check-in calls), else `key`."""
+    special = f"{key}_{trigger_kind}"
+    return special if trigger_kind and special in TEXTS["en"] else key
 
 
 def reason_key(trigger_kind: str) -> str:

@@ -111,7 +111,8 @@ class TwilioNotifier:
                     status_callback=p.get("status_callback"),
                     status_callback_method="POST",
                     status_callback_event=CALL_EVENTS,
-                    machine_detection="Enable",
+                    # "DetectMessageEndpoint" (outbound calls) waits for the beep to leave a message
+                    machine_detection=p.get("machine_detection", "Enable"),
                     timeout=int(p.get("ring_timeout_s", 30)),
                 )
                 return SendResult(call.sid or "", call.status or "queued")

@@ -23,6 +23,8 @@ TRIGGER_KINDS = (
     "keypad",
     "kiosk_button",
     "person_request",
+    "checkin_not_well",  # a check-in call (issue 8): "no, something is wrong"
+    "checkin_no_answer",  # a check-in call nobody answered after its retries
 )
 ACTIONS = ("transfer", "notify_contacts")
 FALLBACKS = ("notify_contacts", "supervisor")

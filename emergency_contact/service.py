@@ -70,6 +70,7 @@ REASON_TRIGGERS = {
     "scam": "scam_signal",
     "distress": "distress",
     "kiosk_button": "kiosk_button",
+    "checkin_not_well": "checkin_not_well",  # an outbound check-in call (issue 8)
 }
 
 
@@ -987,6 +988,7 @@ class EscalationService:
                 "agent_note": agent_note,
                 "language": language,
                 "caller_phone": (customer.phone or "") if customer is not None else "",
+                "trigger": row.trigger_kind,  # picks the wording (`messages.for_trigger`)
             }
 
     def _sms_text(self, item: OutboundItem) -> str:
@@ -1002,7 +1004,8 @@ class EscalationService:
             )
         language = values.pop("language")
         values.pop("caller_phone")
-        return messages.text("sms", language, link=self.link_url(token), **values)
+        key = messages.for_trigger("sms", values.get("trigger"))
+        return messages.text(key, language, link=self.link_url(token), **values)
 
     def _escalation_of_item(self, item_id: int) -> int:
         with self.store.read() as session:
@@ -1044,8 +1047,8 @@ class EscalationService:
         )
         if outcome == "retry":
             self.observers.notification_retry(item.channel)
-        if outcome != "dead":
-            return
+        if outcome != "dead" or item.escalation_id is None:
+            return  # other outbox users (outbound calls) read their own rows' outcome
         esc_id = self._escalation_of_item(item.id)
         if item.kind in ("contact_call", "contact_sms"):
             self.advance(

@@ -36,7 +36,8 @@ def contact_call(
         text = messages.text("confirm_call", language, **values)
         return messages.contact_call_twiml(text, gather_url, language)
     svc.record(row.escalation_id, "contact_answered", row.contact_id, {"answered_by": answered_by})
-    text = messages.text("contact_call", language, **values)
+    key = messages.for_trigger("contact_call", values.get("trigger"))
+    text = messages.text(key, language, **values)
     return messages.contact_call_twiml(text, gather_url, language)
 
 
@@ -65,6 +66,7 @@ def contact_gather(
         return messages.say_twiml(messages.text("already_accepted", language, **values), language)
     if replays < MAX_REPLAYS:
         key = "confirm_call" if row.kind == "confirm_call" else "contact_call"
+        key = messages.for_trigger(key, values.get("trigger"))
         text = messages.text(key, language, **values)
         return messages.contact_call_twiml(text, replay_url, language)
     if row.kind == "contact_call":

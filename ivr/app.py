@@ -116,9 +116,14 @@ def create_app(settings: Settings | None = None, deps: SessionDeps | None = None
         from ivr.retention import start_retention, stop_retention
 
         retention = start_retention(settings, deps.store)
+        # outbound calls (issue 8): check-ins, reminders, call-backs, placed through the outbox
+        from ivr.web.outbound_routes import setup_outbound, stop_outbound
+
+        setup_outbound(app, settings, deps)
         try:
             yield
         finally:
+            stop_outbound(app)
             await stop_retention(retention)
             stop_escalation(app)
             deps.escalation.observers.remove(metrics)
@@ -138,6 +143,9 @@ def create_app(settings: Settings | None = None, deps: SessionDeps | None = None
 
     # before the Twilio router: it answers /twilio/next and /twilio/dial-done for escalations
     app.include_router(escalation_router)
+    from ivr.web.outbound_routes import router as outbound_router
+
+    app.include_router(outbound_router)  # /api/outbound/*, /outbound/twilio/* (issue 8)
     app.include_router(twilio_router)
 
     from ivr.web.auth_app import install_web

@@ -109,6 +109,45 @@ class Settings(BaseSettings):
         "scrape from a private network only)",
     )
 
+    # outbound calls (issue 8): check-ins, reminders, satisfaction call-backs
+    outbound_enabled: bool = Field(
+        default=True, description="run the outbound scheduler in the app (places due calls)"
+    )
+    outbound_poll_s: float = Field(default=15.0, description="seconds between scheduler passes")
+    outbound_quiet_hours: str = Field(
+        default="20:00-09:00",
+        description="local hours (HH:MM-HH:MM) when no outbound call is placed; empty = none",
+    )
+    outbound_timezone: str = Field(
+        default="Europe/London", description="customers' time zone unless their own is stored"
+    )
+    outbound_max_attempts: int = Field(
+        default=2, ge=1, le=10, description="dials of one call before it counts as unanswered"
+    )
+    outbound_retry_after_s: int = Field(
+        default=900, ge=1, description="wait before dialling again (no answer, busy, machine)"
+    )
+    outbound_ring_timeout_s: int = Field(
+        default=40, ge=5, le=600, description="seconds an outbound call rings (older people "
+        "take longer to reach the phone)"
+    )
+    outbound_attempt_timeout_s: int = Field(
+        default=1800, ge=60, description="an attempt with no final status after this is "
+        "treated as unanswered"
+    )
+    outbound_survey_delay_s: int = Field(
+        default=7200, ge=0, description="satisfaction call-back this long after a case is "
+        "resolved (within 24 hours)"
+    )
+    outbound_reminder_days_before: int = Field(
+        default=3, ge=0, le=60, description="reminder call this many days before a payment or "
+        "maturity date"
+    )
+    outbound_callback_number: str = Field(
+        default="", description="the number answering machines are asked to call back "
+        "(default: IVR_TWILIO_FROM_NUMBER)"
+    )
+
     # retention (issue 8): transcripts and audio references older than this are purged; the
     # hash-chained audit entries stay (`ivr audit verify|purge`)
     retention_days: int = Field(

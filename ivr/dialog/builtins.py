@@ -172,3 +172,9 @@ KNOWN_VARIABLES = frozenset(
         "account_number",
     }
 )
+
+# the outbound flow's steps and variables (issue 8: calls the service places)
+from ivr.dialog.outbound_steps import OUTBOUND_STEPS, OUTBOUND_VARIABLES  # noqa: E402
+
+STEPS.update(OUTBOUND_STEPS)
+KNOWN_VARIABLES = KNOWN_VARIABLES | OUTBOUND_VARIABLES

@@ -61,6 +61,9 @@ class SessionDeps:
     dialect_detection: bool = True
     # voice cues (issue 5): None switches them off for the deployment
     cue_config: Any = None  # speech.cues.CueConfig
+    # outbound calls (issue 8): ivr.outbound.service.OutboundService, set by the app; a call it
+    # placed runs the outbound flow for the known customer
+    outbound: Any = None
 
 
 _USABLE: dict[tuple[int, tuple[str, ...]], list[str]] = {}
@@ -107,6 +110,7 @@ class CallSession:
         self.choice: DialectChoice | None = None
         self.cues: CallCues | None = None
         self.customer_id: int | None = None
+        self.outbound: Any = None  # ivr.outbound.context.OutboundContext: a call we placed
         self.rate_fixed = False  # the caller asked for a rate (or has a stored preference)
         self.samples_in = 0
         self._prompt_seq = 0
@@ -171,26 +175,44 @@ class CallSession:
         self.call_sid = start.call_sid
         params = dict(getattr(start, "custom_parameters", {}) or {})
         caller = params.get("from") or params.get("From")
+        # --- outbound calls (issue 8): a call the service placed (found by its CallSid, which
+        # the answer webhook recorded) runs the outbound flow for the known customer
+        outbound = self.deps.outbound
+        if outbound is not None and self.channel == "phone":
+            self.outbound = await self._db(outbound.context_for, self.call_sid)
+        extra = self.outbound.call_fields() if self.outbound is not None else {}
+        if self.outbound is not None:
+            self.channel = "outbound"  # for listeners (metrics); stored as a phone call
         await self._db(
             self.deps.store.start_call,
             call_sid=self.call_sid,
-            channel=self.channel,
+            channel="phone" if self.outbound is not None else self.channel,
             from_number=caller,
             to_number=params.get("to") or params.get("To"),
+            **extra,
         )
-        bundle = self.deps.bundle
+        bundle = self.outbound.bundle if self.outbound is not None else self.deps.bundle
         prompts, lexicon, dialect, loader = bundle.prompts, bundle.lexicon, None, None
         languages = self.deps.languages
-        # the caller's profile by caller ID (the dialog still confirms who is speaking)
-        customer = await self._db(self.deps.backend.identify_by_phone, caller) if caller else None
+        if self.outbound is not None:
+            customer = self.outbound.customer
+        else:
+            # the caller's profile by caller ID (the dialog still confirms who is speaking)
+            customer = (
+                await self._db(self.deps.backend.identify_by_phone, caller) if caller else None
+            )
         if languages is not None:
             # the caller's own dialect when their profile has one; else detect it
             known = getattr(customer, "dialect", None) if customer else None
+            if self.outbound is not None:
+                known = self.outbound.dialect or "en"  # one whose wording has the flow
             self._use_setup(await asyncio.to_thread(languages.get, known))
             assert self.setup is not None
             prompts, lexicon, dialect = self.setup.prompts, self.setup.lexicon, self.setup.dialect
+            if self.outbound is not None:
+                prompts, lexicon = bundle.prompts, bundle.lexicon
             loader = languages.loader
-            detect = not known and self.deps.dialect_detection
+            detect = not known and self.deps.dialect_detection and self.outbound is None
             self.choice = DialectChoice(languages, self.setup.dialect, detect=detect)
         if self.deps.cue_config is not None:
             await self._start_cues(customer.id if customer else None)
@@ -205,6 +227,9 @@ class CallSession:
             dialect=dialect,
             dialect_loader=loader,
         )
+        if self.outbound is not None:  # known customer: the flow only asks "is this ...?"
+            self.dialog.pending_customer = self.outbound.customer
+            self.dialog.variables.update(self.outbound.variables)
         self._emit("start", caller=caller, dialect=dialect)
         async with self._lock:
             await self._run(await asyncio.to_thread(self.dialog.start))
@@ -287,6 +312,9 @@ class CallSession:
         outcome = "handed_off" if self._ending else "caller_hung_up"
         state = self.dialog.state if self.dialog else None
         await self._db(self.deps.store.end_call, self.call_sid, status="completed", outcome=outcome)
+        if self.outbound is not None and self.deps.outbound is not None:
+            # an outbound call's answers (survey scores, "send me a text") are read now
+            await self._db(self.deps.outbound.session_ended, self.call_sid)
         self._emit("stop", outcome=outcome, state=state)
 
     async def _start_cues(self, customer_id: int | None) -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import bindparam, event, insert, select, update
 from sqlalchemy.orm import Session, SessionTransaction
 
 from carestore.audit_hash import canonical_json, json_ready, sha256_hex, timestamp
@@ -158,20 +158,34 @@ def chain_head(session: Session, *, lock: bool = False) -> AuditChainHeadRow | N
     return session.scalars(query).first()
 
 
+# built once: sealing runs in every audited transaction (each transcript segment)
+_HEAD = AuditChainHeadRow.__table__
+_LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.entry_hash).where(_HEAD.c.id == HEAD_ID).with_for_update()
+_INSERT_ENTRY = insert(AuditRow.__table__)
+_MOVE_HEAD = (
+    update(_HEAD)
+    .where(_HEAD.c.id == HEAD_ID)
+    .values(seq=bindparam("new_seq"), entry_hash=bindparam("new_hash"), updated_at=bindparam("now"))
+)
+
+
 def seal(session: Session) -> int:
-    """Chain the entries queued on `session` (called by the commit hook); returns how many."""
+    """Chain the entries queued on `session` (called by the commit hook); returns how many.
+    Core statements on the session's connection: this runs once per audited transaction."""
     drafts: list[_Draft] = session.info.pop(_PENDING, None) or []
     if not drafts:
         return 0
     if any(d.record is not None for d in drafts):
         session.flush()  # records get their ids
-    head = chain_head(session, lock=True)
+    connection = session.connection()
+    head = connection.execute(_LOCK_HEAD).first()
     if head is None:
         raise ChainError(
             "the audit chain head (table audit_chain_head) is missing, so nothing can be "
             "audited: run `ivr db upgrade`, then `ivr audit verify`"
         )
     seq, prev = head.seq, head.entry_hash
+    rows: list[dict[str, Any]] = []
     for d in drafts:
         data, entity_id = d.data, d.entity_id
         if d.record is not None:
@@ -182,22 +196,23 @@ def seal(session: Session) -> int:
             seq, d.at, d.actor, d.action, d.entity, entity_id, d.customer_id, data, prev
         )
         digest = fields.digest()
-        session.add(
-            AuditRow(
-                seq=seq,
-                at=d.at,
-                actor=d.actor,
-                action=d.action,
-                entity=d.entity,
-                entity_id=entity_id,
-                customer_id=d.customer_id,
-                data=data,
-                prev_hash=prev,
-                entry_hash=digest,
-            )
+        rows.append(
+            {
+                "seq": seq,
+                "at": d.at,
+                "actor": d.actor,
+                "action": d.action,
+                "entity": d.entity,
+                "entity_id": entity_id,
+                "customer_id": d.customer_id,
+                "data": data,
+                "prev_hash": prev,
+                "entry_hash": digest,
+            }
         )
         prev = digest
-    head.seq, head.entry_hash, head.updated_at = seq, prev, utcnow()
+    connection.execute(_INSERT_ENTRY, rows)
+    connection.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": prev, "now": utcnow()})
     return len(drafts)
 
 

@@ -256,6 +256,58 @@ def test_report_figures_equal_what_was_seeded(store: Store) -> None:
         build_report(store, utcnow(), until=utcnow() - timedelta(hours=1))
 
 
+def test_outbound_attempts_by_kind_and_result(store: Store) -> None:
+    from carestore.outbound_models import OutboundAttemptRow, OutboundCallRow
+
+    customer = store.create_customer("Mrs Edith Harper", "11223344", phone="+441632960001")
+    now = utcnow()
+    results = {"checkin": ["no_answer", "answered_human"], "reminder": ["machine"]}
+    with store.write() as session:
+        for kind, attempts in results.items():
+            call = OutboundCallRow(
+                idempotency_key=f"test:{kind}",
+                customer_id=customer.id,
+                kind=kind,
+                scheduled_for=now,
+                due_at=now,
+                status="completed",
+                attempts=len(attempts),
+                max_attempts=2,
+                retry_after_s=900,
+                created_by="test",
+            )
+            session.add(call)
+            session.flush()
+            for n, result in enumerate(attempts, 1):
+                session.add(
+                    OutboundAttemptRow(
+                        outbound_call_id=call.id,
+                        number=n,
+                        outbox_key=f"{kind}:{n}",
+                        to_number="+441632960001",
+                        result=result,
+                        started_at=now - timedelta(minutes=n),
+                    )
+                )
+        session.add(  # an attempt before the period
+            OutboundAttemptRow(
+                outbound_call_id=call.id,
+                number=9,
+                outbox_key="old",
+                to_number="+441632960001",
+                result="busy",
+                started_at=now - OLD,
+            )
+        )
+    report = build_report(store, timedelta(days=7))
+    assert report.notes == []
+    assert [(o.kind, o.result, o.count) for o in report.outbound] == [
+        ("checkin", "answered_human", 1),
+        ("checkin", "no_answer", 1),
+        ("reminder", "machine", 1),
+    ]
+
+
 def test_outbound_section_tolerates_a_database_without_it(store: Store) -> None:
     with store.write() as session:
         session.execute(text("DROP TABLE IF EXISTS outbound_attempts"))

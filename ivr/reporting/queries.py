@@ -415,7 +415,8 @@ def _outbound(session: Session, since: datetime, until: datetime) -> list[Outbou
         .where(a.c.started_at >= since, a.c.started_at < until)
         .group_by(c.c.kind, a.c.result)
     ).all()
-    return sorted(OutboundCount(k or UNKNOWN, r or UNKNOWN, n) for k, r, n in rows)
+    counts = (OutboundCount(k or UNKNOWN, r or UNKNOWN, n) for k, r, n in rows)
+    return sorted(counts, key=lambda o: (o.kind, o.result))
 
 
 # ------------------------------------------------------------------------------- entry point

@@ -75,6 +75,33 @@ SEGMENTS = RecordKind(
     covered_entity="transcript_segment",
 )
 
+
+def event_words(data: Any) -> Any:
+    """The caller's words an escalation step quotes (`data["evidence"]["words"]`), if any:
+    the one part of a step that retention removes."""
+    evidence = data.get("evidence") if isinstance(data, dict) else None
+    return evidence.get("words") if isinstance(evidence, dict) else None
+
+
+def event_data_kept(data: Any) -> Any:
+    """A step's data without the purgeable words and the purge's own mark."""
+    if not isinstance(data, dict):
+        return data
+    out = {k: v for k, v in data.items() if k != "purged_at"}
+    evidence = out.get("evidence")
+    if isinstance(evidence, dict) and "words" in evidence:
+        out["evidence"] = {k: v for k, v in evidence.items() if k != "words"}
+    return out
+
+
+def _event_purged_at(row: EscalationEventRow) -> datetime | None:
+    mark = row.data.get("purged_at") if isinstance(row.data, dict) else None
+    try:
+        return datetime.fromisoformat(mark) if isinstance(mark, str) else None
+    except ValueError:
+        return None
+
+
 ESCALATION_EVENTS = RecordKind(
     table="escalation_events",
     model=EscalationEventRow,
@@ -83,8 +110,15 @@ ESCALATION_EVENTS = RecordKind(
         "at": timestamp(row.at),
         "kind": row.kind,
         "contact_id": row.contact_id,
-        "data": row.data,
+        "data": event_data_kept(row.data),
     },
+    purgeable={
+        "words": (
+            lambda row: value_sha256(event_words(row.data)),
+            lambda row: event_words(row.data) is None,
+        )
+    },
+    purged_at=_event_purged_at,
     covered_entity="escalation_event",
 )
 
@@ -168,7 +202,7 @@ def check_record(row: Any | None, recorded: Mapping[str, Any]) -> RecordCheck:
         if purged_at is not None:
             if not blank(row):
                 return RecordCheck(
-                    "mismatch", f"{table} #{row_id} is marked purged but its {name} is not blank"
+                    "mismatch", f"{table} #{row_id} is marked purged but still holds its {name}"
                 )
         elif digest(row) != recorded.get(f"{name}_sha256"):
             return RecordCheck(

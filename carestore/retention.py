@@ -3,7 +3,8 @@
 A purged transcript segment keeps its row (call, order, speaker, intent, time) but loses its
 words (`text` becomes ""), its audio span and its `extra` (recognised phrase, cue timings), and
 gets `purged_at`. Copies of the transcript inside escalation hand-off packages (transcript,
-caller's words, cue timeline, the trigger's quoted words) are removed the same way. Each batch
+caller's words, cue timeline, the trigger's quoted words) and the words an escalation step
+quotes as its evidence are removed the same way. Each batch
 commits together with a chained audit entry of the purge itself (`retention_purge`: the
 cut-off, how many rows, and a hash of their ids). The audit entries written when the segments
 were recorded stay as they were, with the SHA-256 of the words, so `ivr audit verify` still
@@ -21,9 +22,10 @@ from sqlalchemy import func, select, update
 
 from carestore.audit_chain import append
 from carestore.audit_hash import timestamp, value_sha256
+from carestore.audit_records import event_data_kept
 from carestore.audit_verify import PURGE_ACTION
 from carestore.engine import StoreBase
-from carestore.escalation_models import EscalationRow
+from carestore.escalation_models import EscalationEventRow, EscalationRow
 from carestore.models import SegmentRow
 from carestore.timeutil import utcnow
 
@@ -41,6 +43,7 @@ class PurgeReport:
     segments: int
     packages: int
     dry_run: bool
+    events: int = 0  # escalation steps whose quoted words were removed
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -48,6 +51,7 @@ class PurgeReport:
             "cutoff": timestamp(self.cutoff),
             "segments": self.segments,
             "packages": self.packages,
+            "events": self.events,
             "dry_run": self.dry_run,
         }
 
@@ -71,8 +75,9 @@ def _due_packages(cutoff: datetime) -> Any:
     )
 
 
-def count_due(store: StoreBase, cutoff: datetime) -> tuple[int, int]:
-    """(segments, escalation packages) a purge at `cutoff` would remove words from."""
+def count_due(store: StoreBase, cutoff: datetime) -> tuple[int, int, int]:
+    """(segments, escalation packages, escalation steps) a purge at `cutoff` would remove
+    words from."""
     with store.read() as session:
         segments = session.scalar(
             select(func.count()).select_from(SegmentRow).where(*_due_segments(cutoff))
@@ -80,7 +85,10 @@ def count_due(store: StoreBase, cutoff: datetime) -> tuple[int, int]:
         packages = session.scalar(
             select(func.count()).select_from(EscalationRow).where(*_due_packages(cutoff))
         )
-    return int(segments or 0), int(packages or 0)
+        events = session.scalar(
+            select(func.count()).select_from(EscalationEventRow).where(*_due_events(cutoff))
+        )
+    return int(segments or 0), int(packages or 0), int(events or 0)
 
 
 def _audit_purge(
@@ -177,6 +185,38 @@ def _purge_package_batch(
         return True, len(ids)
 
 
+def _due_events(cutoff: datetime) -> Any:
+    return (
+        EscalationEventRow.at < cutoff,
+        EscalationEventRow.data[("evidence", "words")].as_string().is_not(None),
+    )
+
+
+def _purge_event_batch(
+    store: StoreBase, cutoff: datetime, actor: str, batch_size: int
+) -> tuple[bool, int]:
+    """Escalation steps that quote the caller (the trigger's evidence): the words go, the
+    step stays, marked `purged_at` (its audit fingerprint holds the words' hash apart)."""
+    now = utcnow()
+    with store.write() as session:
+        rows = list(
+            session.scalars(
+                select(EscalationEventRow)
+                .where(*_due_events(cutoff))
+                .order_by(EscalationEventRow.id)
+                .limit(batch_size)
+                .with_for_update()
+            )
+        )
+        if not rows:
+            return False, 0
+        for row in rows:
+            row.data = {**event_data_kept(row.data), "purged_at": timestamp(now)}
+        ids = [row.id for row in rows]
+        _audit_purge(session, actor, "escalation_events", cutoff, ids, now)
+        return True, len(ids)
+
+
 def purge_before(
     store: StoreBase,
     cutoff: datetime,
@@ -193,17 +233,18 @@ def purge_before(
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     if dry_run:
-        segments, packages = count_due(store, cutoff)
-        return PurgeReport(cutoff, segments, packages, dry_run=True)
-    totals = [0, 0]
-    for index, purge_batch in enumerate((_purge_segment_batch, _purge_package_batch)):
+        segments, packages, events = count_due(store, cutoff)
+        return PurgeReport(cutoff, segments, packages, dry_run=True, events=events)
+    totals = [0, 0, 0]
+    batches = (_purge_segment_batch, _purge_package_batch, _purge_event_batch)
+    for index, purge_batch in enumerate(batches):
         more = True
         while more:
             more, done = purge_batch(store, cutoff, actor, batch_size)
             totals[index] += done
             if progress is not None and done:
                 progress(done)
-    return PurgeReport(cutoff, totals[0], totals[1], dry_run=False)
+    return PurgeReport(cutoff, totals[0], totals[1], dry_run=False, events=totals[2])
 
 
 def purge_expired(

@@ -45,12 +45,13 @@ async def retention_loop(
         except Exception:
             log.exception("retention purge failed; trying again in %.0f s", interval_s)
             continue
-        if report.segments or report.packages:
+        if report.segments or report.packages or report.events:
             log.info(
-                "retention: purged %d transcript segment(s) and %d hand-off package(s) "
-                "recorded before %s",
+                "retention: purged %d transcript segment(s), %d hand-off package(s) and %d "
+                "escalation step(s) recorded before %s",
                 report.segments,
                 report.packages,
+                report.events,
                 report.cutoff.isoformat(),
             )
 

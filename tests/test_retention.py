@@ -6,6 +6,7 @@ the scheduled purge runs in the background and stops when cancelled; `ivr audit 
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 
 import pytest
@@ -66,12 +67,12 @@ def test_purge_removes_old_words_keeps_new_ones_and_the_chain_verifies(store: St
     _call(store, "CA-new", NEW_WORDS, customer.id)
 
     dry = purge_before(store, cutoff, dry_run=True)
-    assert (dry.segments, dry.packages, dry.dry_run) == (len(OLD_WORDS), 1, True)
+    assert (dry.segments, dry.packages, dry.events, dry.dry_run) == (len(OLD_WORDS), 1, 1, True)
     assert [s.text for s in store.transcript("CA-old")] == OLD_WORDS  # nothing touched
     assert _purges(store) == []
 
     done = purge_before(store, cutoff, actor="test", batch_size=2)  # several batches
-    assert (done.segments, done.packages, done.dry_run) == (len(OLD_WORDS), 1, False)
+    assert (done.segments, done.packages, done.events) == (len(OLD_WORDS), 1, 1)
     old = store.transcript("CA-old")
     assert [s.text for s in old] == ["", "", ""]
     assert all(s.audio_start_s is None and s.audio_end_s is None and not s.extra for s in old)
@@ -86,12 +87,16 @@ def test_purge_removes_old_words_keeps_new_ones_and_the_chain_verifies(store: St
     assert stored_package["purged_at"] and stored_package["caller"]["name"] == "Mrs Edith Harper"
     assert "words" not in stored_package["escalation"]["evidence"]
     assert "words" not in evidence and evidence["reason"] == "help"
+    triggered = next(e for e in svc.events(esc.escalation_id) if e.kind == "triggered")
+    assert "words" not in triggered.data["evidence"] and triggered.data["purged_at"]
+    assert triggered.data["evidence"]["reason"] == "help"  # the rest of the step stays
 
     purges = _purges(store)
     assert [p.data["table"] for p in purges] == [
         "transcript_segments",
         "transcript_segments",
         "escalations.package",
+        "escalation_events",
     ]
     assert sum(p.data["count"] for p in purges[:2]) == len(OLD_WORDS)
     assert all(p.actor == "test" for p in purges)
@@ -107,12 +112,23 @@ def test_purge_removes_old_words_keeps_new_ones_and_the_chain_verifies(store: St
 
     report = verify_store(store)
     assert report.ok, [p.describe() for p in report.problems]
-    assert report.records_purged == len(OLD_WORDS)
+    assert report.records_purged == len(OLD_WORDS) + 1  # and the step that quoted them
     assert report.records_checked >= len(NEW_WORDS)
 
     again = purge_before(store, cutoff)
-    assert (again.segments, again.packages) == (0, 0)
+    assert (again.segments, again.packages, again.events) == (0, 0, 0)
     assert len(_purges(store)) == len(purges)  # nothing purged, nothing recorded
+
+    # a purged step is still guarded: what the purge kept cannot be changed unseen
+    forged = json.dumps({**triggered.data, "severity": "low"})
+    cast = "CAST(:d AS JSON)" if store.dialect == "postgresql" else ":d"
+    with store.engine.begin() as connection:
+        connection.execute(
+            text(f"UPDATE escalation_events SET data = {cast} WHERE id = :id"),
+            {"d": forged, "id": triggered.id},
+        )
+    problem = verify_store(store).first_problem
+    assert f"escalation_events #{triggered.id} was changed" in problem.what
 
 
 def test_a_purge_made_behind_the_applications_back_is_caught(store: Store) -> None:
@@ -137,7 +153,7 @@ def test_a_purge_made_behind_the_applications_back_is_caught(store: Store) -> No
             text("UPDATE transcript_segments SET text = 'I am fine' WHERE id = :id"),
             {"id": seg.id},
         )
-    assert "marked purged but its text is not blank" in verify_store(store).first_problem.what
+    assert "marked purged but still holds its text" in verify_store(store).first_problem.what
 
 
 def test_retention_period_must_be_positive(store: Store) -> None:
@@ -189,7 +205,7 @@ def test_cli_purge(store: Store, db_url: str, monkeypatch: pytest.MonkeyPatch) -
     try:
         dry = runner.invoke(cli_app, ["audit", "purge", "--older-than", "1", "--dry-run"])
         assert dry.exit_code == 0, dry.output
-        assert "would purge 0 transcript segment(s)" in dry.output
+        assert "would purge 0 transcript segment(s), 0 hand-off package(s)" in dry.output
         bad = runner.invoke(cli_app, ["audit", "purge", "--older-than", "0"])
         assert bad.exit_code == 2 and "--older-than" in bad.output
         done = runner.invoke(cli_app, ["audit", "purge"])  # the configured 365 days

@@ -171,9 +171,9 @@ def purge(
         if dry_run:
             report = purge_before(store, cutoff, dry_run=True)
         else:
-            segments, packages = count_due(store, cutoff)
+            due = sum(count_due(store, cutoff))
             with _bar() as bar:
-                task = bar.add_task("purging transcripts", total=segments + packages or None)
+                task = bar.add_task("purging transcripts", total=due or None)
                 report = purge_before(
                     store,
                     cutoff,
@@ -184,6 +184,7 @@ def purge(
         store.close()
     verb = "would purge" if report.dry_run else "purged"
     console.print(
-        f"{verb} {report.segments} transcript segment(s) and {report.packages} hand-off "
-        f"package(s) recorded before {report.cutoff:%Y-%m-%d %H:%M} UTC ({days} days)"
+        f"{verb} {report.segments} transcript segment(s), {report.packages} hand-off "
+        f"package(s) and {report.events} escalation step(s) quoting the caller, recorded "
+        f"before {report.cutoff:%Y-%m-%d %H:%M} UTC ({days} days)"
     )

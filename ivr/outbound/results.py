@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from carestore.db import Store
 from carestore.errors import UnknownCall
-from carestore.escalation_models import OutboxRow
+from carestore.escalation_models import EscalationRow, OutboxRow
 from carestore.models import AccountRow, CustomerRow
 from carestore.outbound_models import OutboundAttemptRow, OutboundCallRow, SurveyResponseRow
 from carestore.timeutil import utcnow
@@ -211,6 +211,13 @@ def finish(store: Store, config: OutboundConfig, call_sid: str) -> Finished | No
         call.outcome = outcome
         call.result = {**(call.result or {}), "answers": answers, "ended": ended}
         call.updated_at = now
+        if call.raised_escalation_id is None:  # "no" on a check-in, a person asked for...
+            call.raised_escalation_id = session.scalar(
+                select(EscalationRow.id)
+                .where(EscalationRow.call_sid == call_sid)
+                .order_by(EscalationRow.id.desc())
+                .limit(1)
+            )
         done = Finished(call.id, call.kind, outcome, answers=answers)
         if call.kind == "survey" and ("survey_score" in answers or "survey_resolved" in answers):
             done.survey_id = _store_survey(session, call, answers, vias, now)

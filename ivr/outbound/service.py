@@ -185,13 +185,6 @@ class OutboundService:
         log.info("outbound call %s (%s) finished: %s", done.call_id, done.kind, done.outcome)
         if done.sms_queued:
             self._wake_workers()
-        if self.escalation is not None:
-            esc = self.escalation.for_call(call_sid)
-            if esc is not None:
-                with self.store.write() as session:
-                    row = session.get(OutboundCallRow, done.call_id)
-                    if row is not None and row.raised_escalation_id is None:
-                        row.raised_escalation_id = esc.id
         return done
 
     # ------------------------------------------------------------------ escalations

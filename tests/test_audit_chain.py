@@ -454,7 +454,8 @@ def test_cli_verify_exits_1_on_tampering_and_0_otherwise(store: Store, cli) -> N
         for e in _entries(store)
         if e.entity == "transcript_segment" and e.entity_id == world["segment_id"]
     )
-    assert "BROKEN" in broken.output and f"entry seq {entry.seq} (id {entry.id})" in broken.output
+    assert "BROKEN" in broken.output
+    assert f"entry seq {entry.seq} (id {entry.id}) [segment_recorded]" in broken.output
     as_json = cli("audit", "verify", "--json")
     assert as_json.exit_code == 1
     report = json.loads(as_json.stdout)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import getpass
 import json
+import logging
 from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
@@ -29,6 +31,7 @@ def _store() -> Any:
     from carestore.engine import normalise_url
     from carestore.migrate import current_revision, head_revision
 
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # the revision check is not news
     url = get_settings().effective_database_url
     shown = normalise_url(url).render_as_string(hide_password=True)
     try:
@@ -85,9 +88,9 @@ def verify(
         )
     else:
         first = report.first_problem
-        console.print(f"[red]BROKEN[/]: {first.describe() if first else ''}")
+        console.print(f"[red]BROKEN[/]: {escape(first.describe()) if first else ''}")
         for problem in report.problems[1:10]:
-            console.print(f"  also: {problem.describe()}")
+            console.print(f"  also: {escape(problem.describe())}")
         more = len(report.problems) - 10 if len(report.problems) > 10 else 0
         if more or report.problems_truncated:
             console.print("  (more problems follow; see --json)")
@@ -135,13 +138,13 @@ def show(
         table.add_column(column)
     for e in entries:
         what = e.entity if e.entity_id is None else f"{e.entity} #{e.entity_id}"
-        table.add_row(
+        table.add_row(  # actors and data come from outside: never read as markup
             str(e.seq),
             e.at.strftime("%Y-%m-%d %H:%M:%S"),
-            e.actor,
-            e.action,
-            what,
-            _summary(e.data),
+            escape(e.actor),
+            escape(e.action),
+            escape(what),
+            escape(_summary(e.data)),
         )
     console.print(table)
     if not entries:

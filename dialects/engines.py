@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dialects.lexicon import accent_lexicon
 from dialects.model import AsrChoice, DialectPack
 from speech.asr.base import Engine, ModelNotInstalledError
 from speech.asr.registry import get_engine, list_models
@@ -31,6 +33,19 @@ def _model_matches(choice: AsrChoice, engine: Engine) -> bool:
     return getattr(engine, "model_name", None) == choice.model
 
 
+def dialect_engine(engine: Engine, pack: DialectPack) -> tuple[Engine, list[str]]:
+    """`engine` made ready for `pack`: the pack's own pronunciations are added (words the
+    dictionary lacks, PocketSphinx), and a dialect pack (not a language's base pack) gets its
+    accent variants (`dialects.lexicon`, from its TTS voice's espeak-ng rules) for its phrase
+    lists only. Returns the engine to use and the words added."""
+    added: list[str] = []
+    if pack.pronunciations and hasattr(engine, "add_words"):
+        added = engine.add_words(pack.pronunciations)
+    if not pack.is_base and hasattr(engine, "with_variants") and shutil.which("espeak-ng"):
+        engine = engine.with_variants(pack.id, accent_lexicon(pack.tts.voice))
+    return engine, added
+
+
 def engine_for(pack: DialectPack, models_dir: Path | None = None) -> PackEngine:
     """The recognizer for `pack`; PocketSphinx gets the pack's pronunciations added.
 
@@ -51,9 +66,7 @@ def engine_for(pack: DialectPack, models_dir: Path | None = None) -> PackEngine:
         if not _model_matches(choice, engine):
             tried.append(f"{choice}: got {getattr(engine, 'model_name', '?')} instead")
             continue
-        added: list[str] = []
-        if pack.pronunciations and hasattr(engine, "add_words"):
-            added = engine.add_words(pack.pronunciations)
+        engine, added = dialect_engine(engine, pack)
         return PackEngine(engine, choice, n > 0, tried, added)
     if not pack.asr:
         tried.append("the pack names no recognizer (asr:)")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dialects.detect import DialectDetector
+from dialects.engines import dialect_engine
 from dialects.model import DialectPack
 from ivr.dialog.backend import InMemoryBackend
 from ivr.dialog.engine import DialogEngine
@@ -128,6 +129,12 @@ def add_pronunciations(engine: Engine, packs: Iterable[DialectPack]) -> None:
             engine.add_words(pack.pronunciations)
 
 
+def pack_engine(engine: Engine, pack: DialectPack) -> Engine:
+    """`engine` as a call in `pack`'s dialect gets it from `engine_for` (pronunciations and,
+    for a dialect pack, its accent variants)."""
+    return dialect_engine(engine, pack)[0]
+
+
 def english_dialects() -> list[str]:
     """Ids of the shipped English dialect packs (not the base)."""
     lib = pack_library()
@@ -138,16 +145,18 @@ def intent_scores(
     engine: Engine, rows: list[Utterance], dialect: str, base: str = "en"
 ) -> tuple[IntentScore, IntentScore]:
     """(base-only, dialect-aware) intent scores of `dialect`'s rows."""
-    base_pipe = StatePhrases([load_bundle(dialect=base)])
+    base_bundle = load_bundle(dialect=base)
+    base_pipe = StatePhrases([base_bundle])
+    base_engine = pack_engine(engine, base_bundle.pack)
     aware = load_bundle(dialect=dialect)
-    add_pronunciations(engine, [aware.pack])
+    aware_engine = pack_engine(engine, aware.pack)
     aware_pipe = StatePhrases([aware])
     base_score, aware_score = IntentScore(), IntentScore()
     for utt in rows:
         if utt.dialect != dialect:
             continue
-        base_score.add(utt, base_pipe.hear(engine, utt))
-        aware_score.add(utt, aware_pipe.hear(engine, utt))
+        base_score.add(utt, base_pipe.hear(base_engine, utt))
+        aware_score.add(utt, aware_pipe.hear(aware_engine, utt))
     return base_score, aware_score
 
 

@@ -128,24 +128,31 @@ class Settings(BaseSettings):
         default=900, ge=1, description="wait before dialling again (no answer, busy, machine)"
     )
     outbound_ring_timeout_s: int = Field(
-        default=40, ge=5, le=600, description="seconds an outbound call rings (older people "
-        "take longer to reach the phone)"
+        default=40,
+        ge=5,
+        le=600,
+        description="seconds an outbound call rings (older people take longer to reach the phone)",
     )
     outbound_attempt_timeout_s: int = Field(
-        default=1800, ge=60, description="an attempt with no final status after this is "
-        "treated as unanswered"
+        default=1800,
+        ge=60,
+        description="an attempt with no final status after this is treated as unanswered",
     )
     outbound_survey_delay_s: int = Field(
-        default=7200, ge=0, description="satisfaction call-back this long after a case is "
-        "resolved (within 24 hours)"
+        default=7200,
+        ge=0,
+        description="satisfaction call-back this long after a case is resolved (within 24 hours)",
     )
     outbound_reminder_days_before: int = Field(
-        default=3, ge=0, le=60, description="reminder call this many days before a payment or "
-        "maturity date"
+        default=3,
+        ge=0,
+        le=60,
+        description="reminder call this many days before a payment or maturity date",
     )
     outbound_callback_number: str = Field(
-        default="", description="the number answering machines are asked to call back "
-        "(default: IVR_TWILIO_FROM_NUMBER)"
+        default="",
+        description="the number answering machines are asked to call back "
+        "(default: IVR_TWILIO_FROM_NUMBER)",
     )
 
     # retention (issue 8): transcripts and audio references older than this are purged; the

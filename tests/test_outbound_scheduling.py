@@ -292,3 +292,28 @@ def test_outcomes_in_a_word() -> None:
     both = {"survey_score": 4, "survey_resolved": "yes"}
     assert outcome_of("survey", both, "hangup:survey_done") == "survey_done"
     assert outcome_of("survey", {"survey_score": 2}, None) == "survey_partial"
+
+
+def test_the_customers_own_window_is_respected(store: Store) -> None:
+    scheduler = OutboundScheduler(store, _config())
+    cid = _customer(store, 12)
+    _consent(store, cid)
+    set_preferences(store, cid, window="14:00-16:00", actor="test")
+    morning = _at(date(2026, 3, 10), 10).astimezone(UTC)
+    call = scheduler.schedule(cid, "checkin", actor="t", now=morning)
+    assert call.due_at == _at(date(2026, 3, 10), 14)
+    assert "outside preferred 14:00-16:00" in (call.deferred_reason or "")
+    assert scheduler.run_due(_at(date(2026, 3, 10), 13, 59).astimezone(UTC)) == []
+    [placed] = scheduler.run_due(_at(date(2026, 3, 10), 14, 1).astimezone(UTC))
+    assert placed.action == "queued"
+    set_preferences(store, cid, window="", actor="test")  # cleared: the quiet hours only
+    assert OutboundRecords(store).preferences(cid).window_from is None
+
+
+def test_outbound_wording_per_dialect_falls_back_to_english() -> None:
+    from ivr.outbound.context import bundle_for
+
+    dialect, bundle = bundle_for("en-scotland", "en")
+    assert dialect == "en-scotland" and "checkin_ask" in bundle.prompts
+    dialect, bundle = bundle_for("ko", "en")  # no Korean outbound wording yet
+    assert dialect == "en" and bundle.prompts.language == "en"

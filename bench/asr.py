@@ -32,6 +32,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from corpus import long_prompts, prompt  # noqa: E402
 from test_asr_sequences import DIGITS, digit_strings  # noqa: E402
 
+from dialects.engines import dialect_engine  # noqa: E402
+from ivr.flows.packs import pack_library  # noqa: E402
 from speech.asr.pocketsphinx_engine import PocketSphinxEngine  # noqa: E402
 from speech.asr.registry import get_engine, recognize  # noqa: E402
 from speech.wav import Audio, read_wav  # noqa: E402
@@ -168,6 +170,17 @@ def main() -> None:
                 "phrase list",
                 cpu_per_audio_second(
                     lambda a: recognize(ps, a, EN_PHRASES), en_short, progress, "ps phrase list"
+                ),
+            )
+        )
+        scots = dialect_engine(ps, pack_library().resolve("en-scotland"))[0]
+        recognize(scots, en_short[0], EN_PHRASES)  # variants phonemised, grammar compiled
+        rows.append(
+            (
+                "pocketsphinx en",
+                "phrase list, en-scotland accent variants",
+                cpu_per_audio_second(
+                    lambda a: recognize(scots, a, EN_PHRASES), en_short, progress, "ps variants"
                 ),
             )
         )

@@ -18,10 +18,13 @@ MIN_PER_DIALECT = 40
 # Measured with the telephone front end (live CMN from a telephone prior) and the service's
 # confidence bar (IVR_ASR_MIN_CONFIDENCE 0.3): both were chosen on real human speech, and they
 # cost accuracy on espeak-ng's formant voices (before them: lowest 0.54, detection 0.80).
-AWARE_FLOOR = 0.37  # measured lowest: en-scotland 0.40 (others 0.46-0.88)
-AWARE_MEAN_BAR = 0.58  # measured mean 0.62
-OWN_GAIN_BAR = 0.25  # the target; measured lowest gain +34 points (en-caribbean)
-DETECTION_BAR = 0.50  # measured 0.56 (67) of 120 synthetic callers right after three answers
+# Each dialect's recognizer offers its accent variants (dialects/lexicon.py; before them:
+# lowest 0.40, mean 0.62), and detection weighs every candidate recognizer's confidence
+# (before: 0.56 on the words alone). No setting was fitted to these fixtures.
+AWARE_FLOOR = 0.40  # measured lowest: en-caribbean 0.42 (others 0.48-0.88)
+AWARE_MEAN_BAR = 0.61  # measured mean 0.64
+OWN_GAIN_BAR = 0.25  # the target; measured lowest gain +29 points (en-caribbean)
+DETECTION_BAR = 0.62  # measured 0.68 (81) of 120 synthetic callers right after three answers
 
 
 @pytest.fixture(scope="module")

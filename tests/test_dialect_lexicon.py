@@ -81,3 +81,24 @@ def test_dialect_packs_get_variants_and_base_packs_do_not():
     # espeak-ng's Scottish "person" is /pesən/; "slower" is as the dictionary has it
     names = scots._expansions(["slower", "person"])
     assert names == {"person": ["person__en_scotland1"]}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dialect", ["en-scotland", "en-caribbean", "en-gb"])
+def test_accent_variants_cost_nothing_on_real_standard_speech(dialect):
+    # the menu set of real human telephone prompts (tests/test_asr_phrases_en.py), heard by a
+    # dialect's recognizer: its variants must not pull standard speech away from its words
+    from test_asr_phrases_en import IN_LIST, PHRASES, TOP_BAR
+
+    from speech.asr.phrases import match_phrase
+
+    eng = engine_for(pack_library().resolve(dialect)).engine
+    assert eng.variant_tag
+    items = [(ph, prompt(n).path) for ph, names in IN_LIST.items() for n in names]
+    top = [
+        match_phrase(recognize(eng, read_wav(p), PHRASES).text, PHRASES) == ph for ph, p in items
+    ]
+    print(
+        f"\n{dialect} recognizer on {len(items)} real clips: top choice {sum(top) / len(top):.3f}"
+    )
+    assert sum(top) / len(top) >= TOP_BAR

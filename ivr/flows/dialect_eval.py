@@ -187,17 +187,26 @@ def detection(
     callers_per_dialect: int = 20,
     max_turns: int = 3,
     seed: int = 7,
+    acoustic: bool = True,
 ) -> dict[str, DetectionResult]:
     """Synthetic unknown callers: each gives `max_turns` answers drawn at random from its
     dialect's fixtures (own and standard expressions alike), heard with the union of every
     candidate pack; the detector starts on the base pack. A caller counts as detected when the
-    detector is on the right dialect after at most `max_turns` answers."""
+    detector is on the right dialect after at most `max_turns` answers. With `acoustic`, each
+    answer is also recognised by every candidate's own recognizer (its phrases and accent
+    variants) and each one's confidence goes to the detector as that model's evidence."""
     lib = pack_library()
     ids = lib.of_language(language)
     packs = [lib.resolve(i) for i in ids]
-    union = StatePhrases([load_bundle(dialect=i) for i in ids])
+    bundles = [load_bundle(dialect=i) for i in ids]
+    union = StatePhrases(bundles)
     add_pronunciations(engine, packs)
+    own = [
+        (i, StatePhrases([b]), pack_engine(engine, b.pack))
+        for i, b in zip(ids, bundles, strict=True)
+    ]
     heard: dict[Path, Heard] = {}
+    by_model: dict[Path, dict[str, float]] = {}
     rng = random.Random(seed)
     out: dict[str, DetectionResult] = {}
     for dialect in ids[1:]:
@@ -211,8 +220,10 @@ def detection(
                 if utt.path not in heard:
                     heard[utt.path] = union.hear(engine, utt)
                 h = heard[utt.path]
-                if h.phrase:
-                    det.observe(h.phrase, h.confidence)
+                if acoustic and utt.path not in by_model:
+                    by_model[utt.path] = {i: pipe.hear(eng, utt).confidence for i, pipe, eng in own}
+                if h.phrase or acoustic:  # an answer not understood still has model evidence
+                    det.observe(h.phrase or "", h.confidence, by_model.get(utt.path))
                 if det.current == dialect and not first:
                     first = turn
             if det.current == dialect:  # right after the answers, not just once on the way

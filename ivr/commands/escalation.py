@@ -64,12 +64,17 @@ def worker(
     once: bool = typer.Option(False, help="one pass, then exit"),
     poll: float = typer.Option(0.5, help="seconds between passes when idle"),
     timing: str = typer.Option("", help='JSON overrides of policy timings, e.g. {"lease_s": 2}'),
+    metrics_port: int = typer.Option(
+        0, help="serve this worker's GET /metrics on IVR_HOST:PORT (0: none)", min=0, max=65535
+    ),
 ) -> None:
     """Send queued notifications and run escalation deadlines until interrupted (several
     workers may share one PostgreSQL database; on SQLite run one)."""
     from emergency_contact.worker import OutboxWorker
 
     settings, svc = _service(policy, timing)
+    if metrics_port:
+        _serve_metrics(settings, svc, metrics_port)
     w = OutboxWorker(svc, _notifier(settings, from_number), poll_s=poll)
     if once:
         done = w.run_once()
@@ -86,6 +91,27 @@ def worker(
     except KeyboardInterrupt:
         pass
     w.stop()
+
+
+def _serve_metrics(settings, svc, port: int) -> None:  # noqa: ANN001
+    """A worker run apart from the app has metrics of its own (notification retries, SLA
+    breaches, escalations its deadlines raise): serve them with the app's own /metrics route
+    (same bearer token rule) on a small server in a daemon thread."""
+    import uvicorn
+    from fastapi import FastAPI
+
+    from ivr.metrics import ServiceMetrics
+    from ivr.web.metrics_routes import router
+
+    metrics = ServiceMetrics()
+    svc.observers.add(metrics)
+    api = FastAPI(title="ivr escalation worker", docs_url=None, redoc_url=None, openapi_url=None)
+    api.state.settings = settings
+    api.state.metrics = metrics
+    api.include_router(router)
+    config = uvicorn.Config(api, host=settings.host, port=port, log_level="warning")
+    threading.Thread(target=uvicorn.Server(config).run, name="metrics", daemon=True).start()
+    console.print(f"metrics on http://{settings.host}:{port}/metrics")
 
 
 @app.command("list")

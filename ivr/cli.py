@@ -59,7 +59,13 @@ def _root() -> None:
 _load()
 
 
+def _not_alembic_chatter(record: logging.LogRecord) -> bool:
+    """Keep Alembic's "Running upgrade ..." lines, drop the two it prints on every start."""
+    return not str(record.msg).startswith(("Context impl", "Will assume"))
+
+
 def main() -> None:
     """Console-script entry point."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic.runtime.migration").addFilter(_not_alembic_chatter)
     app()

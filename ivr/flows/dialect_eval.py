@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dialects.acoustic import CandidateList, model_confidences
 from dialects.detect import DialectDetector
 from dialects.engines import dialect_engine
 from dialects.model import DialectPack
@@ -221,7 +222,13 @@ def detection(
                     heard[utt.path] = union.hear(engine, utt)
                 h = heard[utt.path]
                 if acoustic and utt.path not in by_model:
-                    by_model[utt.path] = {i: pipe.hear(eng, utt).confidence for i, pipe, eng in own}
+                    by_model[utt.path] = model_confidences(
+                        read_wav(utt.path),
+                        {
+                            i: CandidateList.of(eng, pipe.phrase_intents(utt.state))
+                            for i, pipe, eng in own
+                        },
+                    )
                 if h.phrase or acoustic:  # an answer not understood still has model evidence
                     det.observe(h.phrase or "", h.confidence, by_model.get(utt.path))
                 if det.current == dialect and not first:

@@ -59,6 +59,9 @@ class SessionDeps:
     # dialects (issue 4): packs, voices and recognizers per dialect; None = `bundle` only
     languages: LanguageRegistry | None = None
     dialect_detection: bool = True
+    # for how many first answers every candidate dialect's recognizer also hears an unknown
+    # caller (its confidence is detection evidence); 0: the words alone
+    dialect_model_answers: int = 3
     # voice cues (issue 5): None switches them off for the deployment
     cue_config: Any = None  # speech.cues.CueConfig
     # outbound calls (issue 8): ivr.outbound.service.OutboundService, set by the app; a call it
@@ -213,7 +216,12 @@ class CallSession:
                 prompts, lexicon = bundle.prompts, bundle.lexicon
             loader = languages.loader
             detect = not known and self.deps.dialect_detection and self.outbound is None
-            self.choice = DialectChoice(languages, self.setup.dialect, detect=detect)
+            self.choice = DialectChoice(
+                languages,
+                self.setup.dialect,
+                detect=detect,
+                acoustic_answers=self.deps.dialect_model_answers,
+            )
         if self.deps.cue_config is not None:
             await self._start_cues(customer.id if customer else None)
         self.dialog = DialogEngine(
@@ -377,6 +385,39 @@ class CallSession:
         if self.customer_id is not None:
             self._write(self.deps.store.update_customer, self.customer_id, dialect=dialect)
 
+    def _dialect_evidence(
+        self, listen: Listen, utt: UtteranceEnded, phrase_list: bool
+    ) -> asyncio.Task[dict[str, float]] | None:
+        """While an unknown caller's dialect is being detected (first answers only): every
+        candidate dialect's recognizer hears this answer too, in the decode pool, beside the
+        main recognition (None when not wanted)."""
+        choice = self.choice
+        if choice is None or not choice.wants_models or not phrase_list:
+            return None
+        if listen.digits or listen.secret:  # digits tell no dialect apart; a PIN is private
+            return None
+        intents = set(listen.phrase_intents.values())
+        return asyncio.create_task(
+            choice.model_confidences(utt.audio, utt.sample_rate, intents, usable_phrases)
+        )
+
+    async def _observe_dialect(
+        self, heard: str, confidence: float, models: dict[str, float] | None
+    ) -> None:
+        """Give one answer to the dialect detector; when it decides, switch (wording, then
+        voice, recognizer and profile follow the dialog's `dialect_changed`)."""
+        assert self.choice is not None and self.dialog is not None
+        decision = self.choice.observe(heard, confidence, models)
+        if models and self.choice.evidence:
+            data = self.choice.evidence[-1].to_dict()
+            self._emit("dialect_evidence", **data)
+            self._write(self.deps.store.add_event, self.call_sid, "dialect_evidence", data=data)
+        if decision is not None and self.deps.languages is not None:
+            lp = await asyncio.to_thread(self.deps.languages.get, decision.dialect)
+            await self._run(
+                self.dialog.set_language_pack(lp.prompts, lp.lexicon, dialect=lp.dialect)
+            )
+
     def _dialect(self) -> str:
         """The dialect the caller is heard in now ("" when the deployment has only one)."""
         if self.setup is not None:
@@ -477,6 +518,7 @@ class CallSession:
             phrases += sorted(extra)
         if phrases:
             phrases = usable_phrases(self.engine, phrases)
+        evidence = self._dialect_evidence(listen, utt, bool(phrases))
         stream = AsyncStream(
             self.engine.open_stream(
                 utt.sample_rate,
@@ -503,8 +545,9 @@ class CallSession:
                 utt.audio, utt.sample_rate, rec.text, list(utt.pauses), utt.start_s
             )
             self._cues_ms = (time.monotonic() - t_cues) * 1000
+        models = await evidence if evidence is not None else None
         async with self._lock:
-            await self._on_recognition(rec, utt, extra, outcome)
+            await self._on_recognition(rec, utt, extra, outcome, models)
 
     async def _on_recognition(
         self,
@@ -512,11 +555,13 @@ class CallSession:
         utt: UtteranceEnded,
         extra: dict[str, str] | None = None,
         outcome: CueOutcome | None = None,
+        models: dict[str, float] | None = None,
     ) -> None:
         assert self.dialog is not None
         listen = self._listen
         if listen is None:
             return
+        phrase: str | None = None
         if listen.free_form or self.deps.free_form_everywhere:
             heard = rec.text.strip()
             inp = UserInput(
@@ -548,13 +593,8 @@ class CallSession:
                 intent=intent or self.dialog.intent_for(phrase),
                 confidence=rec.confidence,
             )
-            if self.choice is not None:
-                decision = self.choice.observe(phrase, rec.confidence)
-                if decision is not None and self.deps.languages is not None:
-                    lp = await asyncio.to_thread(self.deps.languages.get, decision.dialect)
-                    await self._run(
-                        self.dialog.set_language_pack(lp.prompts, lp.lexicon, dialect=lp.dialect)
-                    )
+        if self.choice is not None:  # an answer not understood may still have model evidence
+            await self._observe_dialect(phrase or "", rec.confidence, models)
         self._emit(
             "heard",
             text="***" if listen.secret else rec.text,
@@ -678,6 +718,13 @@ class CallSession:
                     self._write(
                         self.deps.store.identify_call, self.call_sid, action.data["customer_id"]
                     )
+                    if first and self.choice is not None and self.choice.detected is not None:
+                        # detected before the caller said who they are: remember it now
+                        self._write(
+                            self.deps.store.update_customer,
+                            self.customer_id,
+                            dialect=self.choice.current,
+                        )
                 elif action.kind == "dialect_requested" and self.choice is not None:
                     self.choice.chosen(str(action.data.get("dialect", "")))
                 elif action.kind == "dialect_changed":

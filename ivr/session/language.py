@@ -4,16 +4,21 @@
 prompts and intents lexicon for the dialog, the TTS voice and rate, and the recognizer (None
 when no model for it is installed: the call then works by keypad). `DialectChoice` (one per
 call) detects the dialect of an unknown caller from their first answers, with hysteresis, and
-lets the caller override it.
+lets the caller override it. As in the evaluation (`ivr.flows.dialect_eval.detection`), the
+first `acoustic_answers` answers are also heard by every candidate dialect's own recognizer
+(`dialects.acoustic`), and each one's confidence is evidence for its dialect.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dialects.acoustic import CandidateList, model_confidences_async, pcm_audio
 from dialects.detect import DialectDecision, DialectDetector
 from dialects.engines import RecognitionUnavailable, engine_for
 from ivr.dialog.lexicon import Lexicon
@@ -83,13 +88,54 @@ class LanguageRegistry:
         return setup.prompts, setup.lexicon
 
 
-class DialectChoice:
-    """Per call: detects an unknown caller's dialect among their language's packs."""
+ACOUSTIC_ANSWERS = 3  # the evaluation's "detected within three answers"
 
-    def __init__(self, registry: LanguageRegistry, current: str, *, detect: bool) -> None:
+
+@dataclass(frozen=True)
+class DialectEvidence:
+    """What one answer told the detector (kept in the call's events)."""
+
+    answer: int  # 1 for the caller's first answer scored
+    heard: str  # the phrase understood ("" when the answer was not understood)
+    confidence: float  # the main recognizer's confidence
+    models: dict[str, float]  # candidate id -> its own recognizer's confidence
+    posteriors: dict[str, float]  # candidate id -> probability after this answer
+    current: str  # the dialect in use after this answer
+    decided: str | None = None  # the dialect switched to on this answer
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready dict (store event data)."""
+        return {
+            "answer": self.answer,
+            "heard": self.heard,
+            "confidence": round(self.confidence, 3),
+            "models": {k: round(v, 3) for k, v in self.models.items()},
+            "posteriors": {k: round(v, 3) for k, v in self.posteriors.items()},
+            "current": self.current,
+            "decided": self.decided,
+        }
+
+
+class DialectChoice:
+    """Per call: detects an unknown caller's dialect among their language's packs.
+
+    `acoustic_answers`: for how many answers every candidate's recognizer is also consulted
+    (0: the words only)."""
+
+    def __init__(
+        self,
+        registry: LanguageRegistry,
+        current: str,
+        *,
+        detect: bool,
+        acoustic_answers: int = ACOUSTIC_ANSWERS,
+    ) -> None:
         self.registry = registry
         self.current = current
         self.detector: DialectDetector | None = None
+        self.acoustic_answers = acoustic_answers
+        self.detected: DialectDecision | None = None  # the last automatic switch
+        self.evidence: list[DialectEvidence] = []
         if detect:
             lib = pack_library()
             language = lib.resolve(current).language
@@ -101,28 +147,102 @@ class DialectChoice:
     def detecting(self) -> bool:
         return self.detector is not None and not self.detector.locked
 
+    @property
+    def wants_models(self) -> bool:
+        """True while the next answer should also be heard by every candidate's recognizer:
+        detecting, not decided yet, and within the first `acoustic_answers` answers."""
+        return (
+            self.detecting and self.detected is None and len(self.evidence) < self.acoustic_answers
+        )
+
+    def _candidate_phrases(self, intents: set[str]) -> dict[str, dict[str, str]]:
+        """Candidate id -> its own phrases for `intents` (phrase -> intent)."""
+        assert self.detector is not None
+        out: dict[str, dict[str, str]] = {}
+        for cand in self.detector.candidates:
+            lexicon = self.registry.get(cand.id).lexicon
+            out[cand.id] = {p: i for i in sorted(intents) for p in lexicon.phrases(i)}
+        return out
+
     def extra_phrases(self, intents: set[str]) -> dict[str, str]:
         """While detecting: every candidate's phrases for `intents` (phrase -> intent), so a
         caller who answers in their own dialect is understood before the switch."""
         if not self.detecting:
             return {}
         out: dict[str, str] = {}
-        assert self.detector is not None
-        for cand in self.detector.candidates:
-            lexicon = self.registry.get(cand.id).lexicon
-            for intent in intents:
-                for phrase in lexicon.phrases(intent):
-                    out.setdefault(phrase, intent)
+        for phrases in self._candidate_phrases(intents).values():
+            for phrase, intent in phrases.items():
+                out.setdefault(phrase, intent)
         return out
 
-    def observe(self, heard: str, confidence: float) -> DialectDecision | None:
-        """Score one answer; a decision means: switch to `decision.dialect` now."""
-        if not self.detecting or not heard:
+    def candidate_lists(
+        self,
+        intents: set[str],
+        usable: Callable[[Engine, list[str]], list[str]] | None = None,
+    ) -> dict[str, CandidateList]:
+        """Each candidate with a recognizer: its engine and its own phrases for `intents`
+        (what that dialect's call would listen for in this question), filtered by
+        `usable(engine, phrases)` when given (words the engine cannot hear)."""
+        if self.detector is None:
+            return {}
+        out: dict[str, CandidateList] = {}
+        for cid, phrases in self._candidate_phrases(intents).items():
+            engine = self.registry.get(cid).engine
+            if engine is None or not phrases:
+                continue
+            words = list(phrases)
+            out[cid] = CandidateList.of(engine, usable(engine, words) if usable else words)
+        return out
+
+    async def model_confidences(
+        self,
+        pcm: bytes,
+        sample_rate: int,
+        intents: set[str],
+        usable: Callable[[Engine, list[str]], list[str]] | None = None,
+    ) -> dict[str, float]:
+        """Every candidate recognizer's confidence on one answer, decoded in the decode
+        thread pool all at once ({} when not `wants_models`, or on any failure)."""
+        if not self.wants_models:
+            return {}
+        try:
+            lists = await asyncio.to_thread(self.candidate_lists, intents, usable)
+            if len(lists) < 2:  # one recognizer only: its confidence tells no dialect apart
+                return {}
+            return await model_confidences_async(pcm_audio(pcm, sample_rate), lists)
+        except Exception:  # evidence is optional: the answer itself must never be lost
+            log.exception("dialect evidence failed: the words alone are scored")
+            return {}
+
+    def observe(
+        self,
+        heard: str,
+        confidence: float,
+        model_confidence: Mapping[str, float] | None = None,
+    ) -> DialectDecision | None:
+        """Score one answer (the phrase understood, "" if none, and with the candidates'
+        recognizer confidences when they were consulted); a decision means: switch to
+        `decision.dialect` now. As in the evaluation, an answer not understood still
+        counts when it has model evidence."""
+        if not self.detecting or not (heard or model_confidence):
             return None
         assert self.detector is not None
-        decision = self.detector.observe(heard, confidence)
+        decision = self.detector.observe(heard, confidence, model_confidence)
         if decision is not None:
             self.current = decision.dialect
+            self.detected = decision
+        if model_confidence:
+            self.evidence.append(
+                DialectEvidence(
+                    len(self.evidence) + 1,
+                    heard,
+                    confidence,
+                    dict(model_confidence),
+                    self.detector.posteriors(),
+                    self.current,
+                    decision.dialect if decision else None,
+                )
+            )
         return decision
 
     def chosen(self, dialect: str) -> None:

@@ -1,0 +1,77 @@
+"""Acoustic evidence for dialect detection: how well each candidate dialect's own recognizer
+(its phrases and its accent pronunciation variants, see `dialects.engines.dialect_engine`)
+hears one answer.
+
+The confidences go to `DialectDetector.observe(..., model_confidence=...)`. The evaluation
+(`ivr.flows.dialect_eval.detection`) and live calls (`ivr.session.language.DialectChoice`) both
+use these functions, so what is measured is what calls do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from speech.asr.base import ASRError, Engine, decode_executor
+from speech.asr.registry import recognize
+from speech.wav import Audio
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CandidateList:
+    """One candidate dialect's recognizer and the phrases it listens for in this question."""
+
+    engine: Engine
+    phrases: tuple[str, ...]
+
+    @classmethod
+    def of(cls, engine: Engine, phrases: Iterable[str]) -> CandidateList:
+        """A list with `phrases` deduplicated and sorted (the same grammar for the same set)."""
+        return cls(engine, tuple(sorted(set(phrases))))
+
+
+def pcm_audio(pcm: bytes, sample_rate: int) -> Audio:
+    """PCM16 mono bytes (an endpointed utterance) as `Audio`."""
+    return Audio(np.frombuffer(pcm, dtype="<i2").copy(), sample_rate)
+
+
+def candidate_confidence(audio: Audio, candidate: CandidateList) -> float | None:
+    """The confidence (0..1) of `candidate`'s recognizer on `audio` against its phrase list;
+    None when it could not decode it (no phrases, or an engine error, logged): a candidate
+    without a result gets no evidence rather than evidence against it."""
+    if not candidate.phrases or len(audio.samples) == 0:
+        return None
+    try:
+        return float(recognize(candidate.engine, audio, list(candidate.phrases)).confidence)
+    except ASRError as exc:
+        log.warning("dialect evidence: %s could not decode: %s", candidate.engine, exc)
+        return None
+
+
+def model_confidences(audio: Audio, candidates: Mapping[str, CandidateList]) -> dict[str, float]:
+    """Candidate id -> its recognizer's confidence on `audio` (one after another)."""
+    out = {k: candidate_confidence(audio, c) for k, c in candidates.items()}
+    return {k: v for k, v in out.items() if v is not None}
+
+
+async def model_confidences_async(
+    audio: Audio, candidates: Mapping[str, CandidateList]
+) -> dict[str, float]:
+    """As `model_confidences`, decoded in the shared decode thread pool
+    (`speech.asr.base.decode_executor`), all candidates at once: the event loop never waits
+    on a decoder, and the answer's main recognition runs beside them."""
+    loop = asyncio.get_running_loop()
+    ids = list(candidates)
+    found = await asyncio.gather(
+        *(
+            loop.run_in_executor(decode_executor(), candidate_confidence, audio, candidates[k])
+            for k in ids
+        )
+    )
+    return {k: v for k, v in zip(ids, found, strict=True) if v is not None}

@@ -1,0 +1,137 @@
+"""Detecting an unknown caller's dialect in a live call with the evaluation's evidence: the
+words, and each candidate dialect's own recognizer's confidence on the first answers (real
+server, real PocketSphinx recognizers with accent variants, espeak-ng caller voices; see
+call_fixtures).
+
+What was measured (bench/dialects.py machinery, `detection()` on the fixtures' standard-word
+answers only, 20 synthetic callers per dialect): with standard words the recognizers'
+confidences alone decide for no caller within three answers (0 of 120): the words favour the
+base pack and the confidences differ by a few hundredths between candidates. So these tests
+check what does work: the confidences reach the detector for each of the first answers and are
+kept in the call's events; a dialect's own words switch the call, and the profile of a caller
+identified after the switch remembers it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from call_fixtures import AUTH_TOKEN, IvrServer, closed_call, key_of, wait_key
+
+from ivr.flows.packs import pack_library
+from ivr.twilio.simulator import TwilioCallSimulator
+from speech.resample import resample_array
+from speech.tts import VoiceSettings, synthesize
+
+
+def said_in(voice: str, text: str) -> bytes:
+    audio = synthesize(text, VoiceSettings(voice=voice, rate_wpm=150))
+    return resample_array(audio.samples, audio.sample_rate, 8000).astype("<i2").tobytes()
+
+
+ENGLISH = pack_library().of_language("en")
+QUESTIONS = {"confirm_identity", "confirm_identity_reprompt", "main_menu", "main_menu_reprompt"}
+
+
+def test_first_answers_are_heard_by_every_candidate_recognizer(ivr_server: IvrServer) -> None:
+    srv = ivr_server
+    store = srv.deps.store
+    customer = store.create_customer(
+        "Mrs Jean Baird", "31415926", pin="2718", phone="+441632960091"
+    )  # no dialect on the profile: it is detected
+    assert srv.deps.dialect_model_answers == 3
+
+    async def scenario() -> TwilioCallSimulator:
+        async with TwilioCallSimulator(
+            srv.base_url, AUTH_TOKEN, from_=customer.phone, speed=5
+        ) as call:
+            await wait_key(call, "confirm_identity")
+            # standard words, in the Scottish voice: the words alone say nothing of the dialect
+            # (an answer not understood is asked again, and is evidence all the same)
+            for words in ["yes", "say that again", "repeat", "repeat"]:  # a fourth answer too
+                await call.say_pcm(said_in("en-gb-scotland", words))
+                await call.wait_for_mark(predicate=lambda n: key_of(n) in QUESTIONS)
+            await call.press("0")
+            await call.wait_closed()
+            return call
+
+    call = asyncio.run(scenario())
+    closed_call(store, call.call_sid)
+    events = srv.events_of(call.call_sid)
+    evidence = [e.data for e in events if e.kind == "dialect_evidence"]
+    # the first three answers, not the fourth; every candidate's own recognizer on each
+    assert [e["answer"] for e in evidence] == [1, 2, 3], evidence
+    for e in evidence:
+        assert set(e["models"]) == set(ENGLISH), e
+        assert all(0.0 <= c <= 1.0 for c in e["models"].values()), e
+        assert set(e["posteriors"]) == set(ENGLISH)
+        assert abs(sum(e["posteriors"].values()) - 1.0) < 0.01
+    # the confidences moved the detector: after the first answer it is no longer where the
+    # words alone (all candidates share "yes") would leave it
+    first = evidence[0]
+    assert len(set(first["posteriors"].values())) > 1, first
+    heard = [e for e in events if e.kind == "heard"]
+    assert len(heard) >= 4
+    # kept in the call's stored events, in order, as the session reported them
+    stored = [ev.data for ev in store.events(call.call_sid) if ev.kind == "dialect_evidence"]
+    assert stored == evidence
+
+
+def test_dialect_words_switch_the_call_and_the_identified_profile_remembers(
+    ivr_server: IvrServer,
+) -> None:
+    srv = ivr_server
+    store = srv.deps.store
+    customer = store.create_customer(
+        "Mr Hamish Bell", "27182818", pin="1414", phone="+441632960092"
+    )
+
+    async def scenario() -> TwilioCallSimulator:
+        async with TwilioCallSimulator(
+            srv.base_url, AUTH_TOKEN, from_=customer.phone, speed=5
+        ) as call:
+            await wait_key(call, "confirm_identity")
+            # a Scottish yes, before the caller is identified (the answer identifies them)
+            await call.say_pcm(said_in("en-us", "aye go on"))
+            await wait_key(call, "main_menu")
+            await call.press("0")
+            await call.wait_closed()
+            return call
+
+    call = asyncio.run(scenario())
+    closed_call(store, call.call_sid)
+    events = srv.events_of(call.call_sid)
+    evidence = [e.data for e in events if e.kind == "dialect_evidence"]
+    assert evidence and evidence[0]["decided"] == "en-scotland", evidence
+    assert set(evidence[0]["models"]) == set(ENGLISH)
+    assert len(evidence) == 1, "candidates were decoded again after the detector decided"
+    switched = [e.data for e in events if e.kind == "dialect"]
+    assert switched and switched[-1]["dialect"] == "en-scotland"
+    menu = [e.data for e in events if e.kind == "prompt" and e.data["key"] == "main_menu"]
+    assert menu[-1]["voice"] == "en-gb-scotland"
+    assert store.get_customer(customer.id).dialect == "en-scotland"
+
+
+def test_known_dialect_caller_is_not_decoded_by_candidates(ivr_server: IvrServer) -> None:
+    srv = ivr_server
+    customer = srv.deps.store.create_customer(
+        "Mrs Ada Lowe", "16180339", pin="8877", phone="+441632960093", dialect="en-gb"
+    )
+
+    async def scenario() -> TwilioCallSimulator:
+        async with TwilioCallSimulator(
+            srv.base_url, AUTH_TOKEN, from_=customer.phone, speed=5
+        ) as call:
+            await wait_key(call, "confirm_identity")
+            await call.say_pcm(said_in("en-gb", "yes"))
+            await wait_key(call, "main_menu")
+            await call.press("0")
+            await call.wait_closed()
+            return call
+
+    call = asyncio.run(scenario())
+    closed_call(srv.deps.store, call.call_sid)
+    events = srv.events_of(call.call_sid)
+    assert [e for e in events if e.kind == "heard"]
+    assert not [e for e in events if e.kind == "dialect_evidence"]
+    assert not [e for e in events if e.kind == "dialect"]

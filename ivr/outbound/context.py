@@ -65,16 +65,21 @@ def bundle_for(dialect: str | None, fallback: str | None) -> tuple[str | None, A
 
 
 def next_call_words(
-    records: OutboundRecords, customer_id: int, zone_name: str, now: datetime
+    records: OutboundRecords,
+    customer_id: int,
+    zone_name: str,
+    now: datetime,
+    language: str = "en",
 ) -> str | None:
-    """When the next weekly check-in is, in words ("Monday the 16th of March"), if any."""
+    """When the next weekly check-in is, in words of `language` ("Monday the 16th of
+    March", "3월 16일 월요일"), if any."""
     plan = records.plan(customer_id, "checkin")
     if plan is None or not plan.callable or plan.weekday is None or not plan.time_of_day:
         return None
     zone = check_zone(zone_name)
     when = next_weekly(now, plan.weekday, parse_hhmm(plan.time_of_day), zone)
     local = when.astimezone(zone).date()
-    return date_key_words(local, now.astimezone(zone).date())
+    return date_key_words(local, now.astimezone(zone).date(), language)
 
 
 def context_for(
@@ -99,7 +104,7 @@ def context_for(
         "reminder_topic": call.topic or "payment",
     }
     if call.kind == "checkin":
-        words = next_call_words(records, customer.id, zone, utcnow())
+        words = next_call_words(records, customer.id, zone, utcnow(), bundle.prompts.language)
         if words:
             variables["next_call"] = words
     info = CustomerInfo(

@@ -319,8 +319,9 @@ def validate_pack(
 ) -> list[PackIssue]:
     """Problems of a resolved pack against the dialog flow and the recognizer, with file+line.
 
-    - `intents`: the intents the flow knows; a pack intent outside them is reported.
-    - `prompt_keys`: every key the flow speaks; keys neither in the pack nor in
+    - `intents`: the intents the flows know (all flows the pack serves); a pack intent
+      outside them is reported.
+    - `prompt_keys`: every key the flows speak; keys neither in the pack nor in
       `provided_prompts` (the flow's own language file) are reported at the pack's `prompts:`.
     - `provided_phrases`: phrase -> intent of the flow's own lexicon, to find a phrase given
       two meanings.
@@ -340,7 +341,7 @@ def validate_pack(
                             f.path,
                             f.line("intents", intent),
                             f"unknown intent {intent!r} "
-                            f"(the flow knows: {', '.join(sorted(known))})",
+                            f"(no flow uses it; known: {', '.join(sorted(known))})",
                         )
                     )
             for intent in f.in_open_answers:

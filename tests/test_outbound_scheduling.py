@@ -315,5 +315,8 @@ def test_outbound_wording_per_dialect_falls_back_to_english() -> None:
 
     dialect, bundle = bundle_for("en-scotland", "en")
     assert dialect == "en-scotland" and "checkin_ask" in bundle.prompts
-    dialect, bundle = bundle_for("ko", "en")  # no Korean outbound wording yet
+    dialect, bundle = bundle_for("ko", "en")  # Korean words the outbound flow now
+    assert dialect == "ko" and bundle.prompts.language == "ko"
+    assert "잘 지내세요" in bundle.prompts.texts["checkin_ask"]
+    dialect, bundle = bundle_for("xx-none", "en")  # a pack that cannot be loaded here
     assert dialect == "en" and bundle.prompts.language == "en"

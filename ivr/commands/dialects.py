@@ -11,7 +11,7 @@ from rich.table import Table
 from dialects.engines import RecognitionUnavailable, engine_for
 from dialects.model import PackError
 from ivr.flows import flow_path
-from ivr.flows.packs import check_pack, pack_library
+from ivr.flows.packs import check_pack, pack_library, service_flows
 
 app = typer.Typer(help="Dialect packs: wording, phrases, voice and recognizer per dialect.")
 
@@ -55,24 +55,38 @@ def list_packs(
 @app.command("check")
 def check(
     dialect: list[str] = typer.Argument(None, help="Pack ids (default: all)."),
-    flow: str = typer.Option("default", help="Flow name or file the packs must fit."),
+    flow: str = typer.Option(
+        None,
+        help="One flow name or file the packs must fit (default: every flow the service runs).",
+    ),
     packs_dir: Path = typer.Option(None, help="Pack folder (default: the shipped packs)."),
     models_dir: Path = typer.Option(None, help="Folder of installed Vosk models."),
     strict: bool = typer.Option(False, help="Treat warnings (no recognizer) as problems."),
 ) -> None:
-    """Validate packs against the flow and their recognizer; exit 1 on any error."""
-    from ivr.dialog.flow import load_flow
+    """Validate packs against the service's flows (or one `--flow`) and their recognizer;
+    exit 1 on any error.
+
+    Against all flows, an intent or prompt any flow uses is fine in a pack; a prompt key is
+    missing only when some flow speaks it and neither the pack nor its base words it.
+    """
+    from ivr.dialog.flow import FlowError, load_flow
 
     console = Console()
     folder = str(packs_dir) if packs_dir else None
     lib = pack_library(folder)
-    loaded = load_flow(flow_path(flow))
+    try:
+        flows = [load_flow(flow_path(flow))] if flow else service_flows()
+    except (FlowError, OSError) as exc:
+        console.print(f"cannot read the flow: {exc}", markup=False)
+        raise typer.Exit(2) from exc
+    names = ", ".join(Path(f.source).stem for f in flows)
+    console.print(f"checking against flow(s): {names}", markup=False)
     errors = warnings = 0
     for issue in lib.issues:
         console.print(str(issue), markup=False)
         errors += 1
     for pid in dialect or lib.ids():
-        issues = check_pack(pid, loaded, folder=folder, models_dir=models_dir)
+        issues = check_pack(pid, flows, folder=folder, models_dir=models_dir)
         for issue in issues:
             console.print(str(issue), markup=False)
         errs = sum(1 for i in issues if i.severity == "error")

@@ -1,21 +1,25 @@
 """Dialect packs for the dialog: a pack (with its base) becomes the call's prompts and lexicon.
 
 `dialects` knows nothing of flows; here a resolved pack is laid over the flow's own language
-files (when its base pack asks for them) and checked against a flow: unknown intents, prompt
-keys the flow needs, phrases outside the recognizer's vocabulary, each with file and line.
+files (when its base pack asks for them) and checked against the flows the service runs (by
+default every shipped flow: `default` for calls people make, `outbound` for calls the service
+places): an intent or prompt is fine when any of those flows uses it; an unknown intent, a
+prompt key some flow needs that neither the pack nor its base provides, or a phrase outside the
+recognizer's vocabulary is reported with file and line.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from dialects.engines import RecognitionUnavailable, engine_for
 from dialects.loader import PACKS_DIR, PackLibrary, validate_pack
 from dialects.model import DialectPack, PackError, PackIssue
-from ivr.dialog.flow import Flow, FlowError, validate_flow
+from ivr.dialog.flow import Flow, FlowError, load_flow, validate_flow
 from ivr.dialog.lexicon import Lexicon, load_lexicon
 from ivr.dialog.prompts import Prompts, load_prompts
 
@@ -33,6 +37,20 @@ class LanguagePack:
 def pack_library(folder: str | None = None) -> PackLibrary:
     """The packs of `folder` (default: the shipped `dialects/packs/`), read once per process."""
     return PackLibrary(Path(folder) if folder else PACKS_DIR)
+
+
+def service_flow_names() -> list[str]:
+    """Names of the shipped flows the service runs (`ivr/flows/*.yaml`: default, outbound)."""
+    from ivr.flows import FLOWS_DIR
+
+    return sorted(p.stem for p in FLOWS_DIR.glob("*.yaml"))
+
+
+def service_flows() -> list[Flow]:
+    """The shipped flows, read (structure only: each pack's wording is checked against them)."""
+    from ivr.flows import flow_path
+
+    return [load_flow(flow_path(name)) for name in service_flow_names()]
 
 
 def _flow_files(language: str) -> tuple[Prompts | None, Lexicon | None]:
@@ -112,16 +130,20 @@ def language_pack(dialect: str, folder: str | None = None) -> LanguagePack:
 
 def check_pack(
     dialect: str,
-    flow: Flow,
+    flow: Flow | Iterable[Flow] | None = None,
     *,
     folder: str | None = None,
     models_dir: Path | None = None,
     vocabulary: bool = True,
 ) -> list[PackIssue]:
-    """Every problem of `dialect` against `flow` and its recognizer, with file and line.
+    """Every problem of `dialect` against `flow` (one flow, several, or by default every
+    shipped flow: `service_flows()`) and its recognizer, with file and line.
 
+    Against several flows a pack may carry the intents and prompts of any of them; a prompt
+    key is missing only when a flow uses it and neither the pack nor its base provides it.
     A missing recognizer is a warning (wording and voice still work; the keypad too).
     """
+    flows = _as_flows(flow)
     lib = pack_library(folder)
     lp: LanguagePack | None = None
     try:
@@ -134,9 +156,13 @@ def check_pack(
             return exc.issues
         # the pack reads but its phrases clash with the base: validate_pack reports each
     base_prompts, base_lex = _base_files(pack)
-    known = set(flow.global_intents)
-    for s in flow.states.values():
-        known |= set(s.intents())
+    known: set[str] = set()
+    prompt_keys: set[str] = set()
+    for f in flows:
+        known |= set(f.global_intents)
+        for s in f.states.values():
+            known |= set(s.intents())
+        prompt_keys |= f.prompt_keys()
     missing_words = None
     issues: list[PackIssue] = []
     if vocabulary:
@@ -150,7 +176,7 @@ def check_pack(
         pack,
         lib,
         intents=known,
-        prompt_keys=flow.prompt_keys(),
+        prompt_keys=prompt_keys,
         provided_prompts=base_prompts.texts if base_prompts else (),
         provided_phrases={p: i for i, ps in base_lex.intents.items() for p in ps}
         if base_lex
@@ -158,7 +184,8 @@ def check_pack(
         missing_words=missing_words,
     )
     if lp is not None:
-        issues += _flow_rule_issues(lp, flow)
+        for f in flows:
+            issues += _flow_rule_issues(lp, f)
     if base_lex is not None and missing_words is not None:
         # the flow's own phrases go to the same recognizer
         for intent, phrases in base_lex.intents.items():
@@ -173,6 +200,17 @@ def check_pack(
                     )
                 )
     return issues
+
+
+def _as_flows(flow: Flow | Iterable[Flow] | None) -> list[Flow]:
+    if flow is None:
+        return service_flows()
+    if isinstance(flow, Flow):
+        return [flow]
+    flows = list(flow)
+    if not flows:
+        raise ValueError("check_pack: no flow to check the pack against")
+    return flows
 
 
 _PROMPT_IN_PROBLEM = re.compile(r"(?:prompt|reprompt) '([^']+)'")

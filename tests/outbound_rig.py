@@ -82,10 +82,21 @@ class Rig:
         return OutboundRecords(self.deps.store)
 
     def add_customer(
-        self, name: str, phone: str, account: str, zone: str | None = None, **account_values: Any
+        self,
+        name: str,
+        phone: str,
+        account: str,
+        zone: str | None = None,
+        *,
+        language: str = "en",
+        dialect: str | None = None,
+        **account_values: Any,
     ) -> int:
-        """A customer in `zone` (a day zone by default), with an account when values given."""
-        customer = self.store.create_customer(name, account, phone=phone, language="en")
+        """A customer in `zone` (a day zone by default), with an account when values given;
+        `dialect` is the preferred dialect on the profile (a pack id such as "ko")."""
+        customer = self.store.create_customer(
+            name, account, phone=phone, language=language, dialect=dialect
+        )
         set_preferences(self.store, customer.id, timezone=zone or day_zone(), actor="test")
         if account_values:
             self.store.set_account(customer.id, balance=Decimal("100.00"), **account_values)

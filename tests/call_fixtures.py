@@ -4,6 +4,7 @@ be exact)."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -47,6 +48,19 @@ class IvrServer:
 
     def events_of(self, call_sid: str) -> list[SessionEvent]:
         return [e for e in self.events if e.call_sid == call_sid]
+
+
+_FRESH = itertools.count(1)
+
+
+def fresh_caller(srv: IvrServer, name: str, pin: str = "1357", **profile: object):  # noqa: ANN201
+    """A customer of the test's own on the shared server (an account number and phone no other
+    test uses), so what one call learns (voice baseline, dialect) never reaches another test.
+    Returns the store's `Customer` (`.id`, `.phone`)."""
+    n = next(_FRESH)
+    account, phone = f"{70000000 + n}", f"+4416329605{n:02d}"
+    assert n < 100, "fresh_caller: raise the number range"
+    return srv.deps.store.create_customer(name, account, pin=pin, phone=phone, **profile)
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
-from call_fixtures import AUTH_TOKEN, IvrServer, closed_call, wait_key
+from call_fixtures import AUTH_TOKEN, IvrServer, closed_call, fresh_caller, wait_key
 
 from ivr.twilio.simulator import TwilioCallSimulator
 from speech.resample import resample_array
@@ -20,9 +20,7 @@ def said_in(voice: str, text: str) -> bytes:
 
 def test_profile_dialect_is_spoken_and_understood(ivr_server: IvrServer) -> None:
     srv = ivr_server
-    customer = srv.deps.store.create_customer(
-        "Mr Angus Reid", "55667788", pin="2468", phone="+441632960077", dialect="en-scotland"
-    )
+    customer = fresh_caller(srv, "Mr Angus Reid", pin="2468", dialect="en-scotland")
 
     async def scenario() -> TwilioCallSimulator:
         async with TwilioCallSimulator(
@@ -54,9 +52,7 @@ def test_profile_dialect_is_spoken_and_understood(ivr_server: IvrServer) -> None
 
 def test_caller_switches_language_by_keypad_and_profile_remembers(ivr_server: IvrServer) -> None:
     srv = ivr_server
-    customer = srv.deps.store.create_customer(
-        "Mrs Kim Soon-ja", "99887766", pin="1357", phone="+441632960078"
-    )
+    customer = fresh_caller(srv, "Mrs Kim Soon-ja", pin="1357")
 
     async def scenario() -> TwilioCallSimulator:
         async with TwilioCallSimulator(
@@ -90,9 +86,7 @@ def test_voice_cues_are_stored_on_each_answer_and_go_with_an_escalation(
 ) -> None:
     srv = ivr_server
     # a caller of its own: no voice baseline left on the profile by earlier tests' calls
-    caller = srv.deps.store.create_customer(
-        "Mr Frank Moss", "12121212", pin="1122", phone="+441632960081"
-    )
+    caller = fresh_caller(srv, "Mr Frank Moss", pin="1122")
 
     async def scenario() -> TwilioCallSimulator:
         async with TwilioCallSimulator(
@@ -131,9 +125,7 @@ def test_voice_baseline_is_kept_across_calls_and_opt_out_is_respected(
 ) -> None:
     srv = ivr_server
     store = srv.deps.store
-    customer = store.create_customer(
-        "Mrs Olive Grant", "44332211", pin="8642", phone="+441632960079"
-    )
+    customer = fresh_caller(srv, "Mrs Olive Grant", pin="8642")
     store.set_account(customer.id, balance=Decimal("310.00"))
 
     async def call_once() -> TwilioCallSimulator:

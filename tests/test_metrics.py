@@ -15,7 +15,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from call_fixtures import AUTH_TOKEN, IvrServer, closed_call, spoken, wait_key
+from call_fixtures import AUTH_TOKEN, IvrServer, closed_call, fresh_caller, spoken, wait_key
 from escalation_fixtures import (
     ACCOUNT_SID,
     FROM_NUMBER,
@@ -79,8 +79,7 @@ def test_a_call_moves_the_metrics(ivr_server: IvrServer) -> None:
     srv = ivr_server
     # a caller of its own: the voice baseline this call learns stays with this customer, so no
     # later test's caller is compared with it
-    phone = "+441632960083"
-    srv.deps.store.create_customer("Mr Arthur Pike", "55667788", pin="1357", phone=phone)
+    phone = fresh_caller(srv, "Mr Arthur Pike").phone
     before = scrape(srv.base_url)
     stored_before = build_report(srv.deps.store, timedelta(hours=6))
     phone_calls = value(before, "ivr_calls_in_progress", channel="phone")

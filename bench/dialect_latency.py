@@ -88,6 +88,7 @@ def main() -> None:
         client_ms: dict[str, list[float]] = {m: [] for m in modes}
         decode_ms: dict[str, list[float]] = {m: [] for m in modes}
         n = 0
+        last_evidence: dict[str, object] = {}
         try:
             with Progress(console=console, transient=True) as progress:
                 task = progress.add_task("calls", total=(args.calls + args.warmup) * len(modes))
@@ -102,6 +103,11 @@ def main() -> None:
                         mine = [e.data for e in events if e.call_sid == sid]
                         kinds = [e.kind for e in events if e.call_sid == sid]
                         lat = [d for d, k in zip(mine, kinds, strict=True) if k == "reply_latency"]
+                        found = [
+                            d for d, k in zip(mine, kinds, strict=True) if k == "dialect_evidence"
+                        ]
+                        if found:
+                            last_evidence = found[0]
                         if i < args.warmup or not lat:
                             continue
                         server_ms[mode].append(lat[0]["reply_ms"])
@@ -124,6 +130,7 @@ def main() -> None:
     console.print(table)
     a, b = (statistics.median(server_ms[m]) for m in modes)
     console.print(f"added by the candidates' recognizers (server, median): {b - a:+.0f} ms")
+    console.print(f"evidence of the last call's first answer: {last_evidence}", markup=False)
 
 
 if __name__ == "__main__":

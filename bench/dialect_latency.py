@@ -50,6 +50,7 @@ async def one_call(base: str, phone: str, answer: bytes) -> tuple[str, float | N
         said = await call.say_pcm(answer)
         await call.wait_for_audio(timeout=60)
         first = call.first_audio_after(said.end_wall)
+        await asyncio.sleep(3.0)  # the candidates decode after the reply starts: let them finish
         await call.hangup()
         return call.call_sid, (first - said.end_wall) if first is not None else None
 

@@ -156,11 +156,24 @@ class DialectDetector:
         top = max(ll.values())
         for k, v in ll.items():
             self.scores[k] += conf * (v - top)
+        self._add_models(model_confidence)
+        if any(v != top for v in ll.values()):
+            self.evidence.append(normalise(text))
+        return self._decide()
+
+    def add_model_evidence(self, model_confidence: Mapping[str, float]) -> DialectDecision | None:
+        """The candidates' recognizer confidences on the answer last observed, arriving after
+        it: a live call replies on the words at once and weighs the slower model evidence when
+        it is ready. Scores are sums, so they end as if both had come together."""
+        self._add_models(model_confidence)
+        return self._decide()
+
+    def _add_models(self, model_confidence: Mapping[str, float] | None) -> None:
         for k, c in (model_confidence or {}).items():
             if k in self.scores:
                 self.scores[k] += math.log(min(max(float(c), 0.0), 1.0) + 1e-3)
-        if any(v != top for v in ll.values()):
-            self.evidence.append(normalise(text))
+
+    def _decide(self) -> DialectDecision | None:
         if self.locked:
             return None
         post = self.posteriors()

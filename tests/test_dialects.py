@@ -318,3 +318,17 @@ def test_caller_asks_for_a_language_by_voice_and_keeps_their_place():
     out = plain.handle(UserInput(kind="speech", text="cantonese please", phrase="cantonese please"))
     assert _events(out, "dialect_requested")[0].data["dialect"] == "yue"
     assert plain.state == "ask_account" and plain.dialect is None
+
+
+def test_model_evidence_arriving_after_the_words_scores_as_if_together() -> None:
+    """A live call weighs the words at once and the candidates' recognizer confidences when
+    they are ready: the scores end the same as when both come in one observation."""
+    packs = {"en": ["yes", "no"], "en-scotland": ["aye", "yes", "naw"]}
+    models = {"en": 0.4, "en-scotland": 0.9}
+    together, apart = DialectDetector(packs), DialectDetector(packs)
+    together.observe("aye", 0.8, models)
+    apart.observe("aye", 0.8)
+    assert apart.scores != together.scores  # the models' part is still missing
+    apart.add_model_evidence(models)
+    assert apart.scores == pytest.approx(together.scores)
+    assert apart.turns == together.turns == 1

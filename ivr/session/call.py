@@ -9,12 +9,14 @@ to the store as it happens, so a dropped call still leaves a complete transcript
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from dialects.detect import DialectDecision
 from ivr.dialog.actions import Event, Hangup, Listen, Say, SetRate, Transfer, UserInput
 from ivr.dialog.engine import DialogEngine
 from ivr.session.cues import CallCues, CueOutcome
@@ -387,31 +389,46 @@ class CallSession:
 
     def _dialect_evidence(
         self, listen: Listen, utt: UtteranceEnded, phrase_list: bool
-    ) -> asyncio.Task[dict[str, float]] | None:
+    ) -> Callable[[], Coroutine[Any, Any, dict[str, float]]] | None:
         """While an unknown caller's dialect is being detected (first answers only): every
-        candidate dialect's recognizer hears this answer too, in the decode pool, beside the
-        main recognition (None when not wanted)."""
+        candidate dialect's recognizer is to hear this answer too, in the decode pool (None
+        when not wanted). Started once the reply is on its way: seven decodes on a small
+        machine would otherwise slow the cue assessment and the reply by ~0.5 s."""
         choice = self.choice
         if choice is None or not choice.wants_models or not phrase_list:
             return None
         if listen.digits or listen.secret:  # digits tell no dialect apart; a PIN is private
             return None
         intents = set(listen.phrase_intents.values())
-        return asyncio.create_task(
-            choice.model_confidences(utt.audio, utt.sample_rate, intents, usable_phrases)
+        return functools.partial(
+            choice.model_confidences, utt.audio, utt.sample_rate, intents, usable_phrases
         )
 
-    async def _observe_dialect(
-        self, heard: str, confidence: float, models: dict[str, float] | None
+    async def _observe_dialect(self, heard: str, confidence: float) -> None:
+        """Give one answer's words to the dialect detector; when it decides, switch."""
+        assert self.choice is not None
+        await self._switch_dialect(self.choice.observe(heard, confidence))
+
+    async def _observe_models(
+        self, pending: Awaitable[dict[str, float]], heard: str, confidence: float
     ) -> None:
-        """Give one answer to the dialect detector; when it decides, switch (wording, then
-        voice, recognizer and profile follow the dialog's `dialect_changed`)."""
-        assert self.choice is not None and self.dialog is not None
-        decision = self.choice.observe(heard, confidence, models)
-        if models and self.choice.evidence:
-            data = self.choice.evidence[-1].to_dict()
-            self._emit("dialect_evidence", **data)
-            self._write(self.deps.store.add_event, self.call_sid, "dialect_evidence", data=data)
+        """Weigh the candidates' recognizer confidences on an answer once they are ready (a
+        switch they bring applies from the next prompt); recorded as `dialect_evidence`."""
+        models = await pending
+        async with self._lock:
+            if self.choice is None or self._stopped:
+                return
+            decision = self.choice.observe_models(heard, confidence, models)
+            if models and self.choice.evidence:
+                data = self.choice.evidence[-1].to_dict()
+                self._emit("dialect_evidence", **data)
+                self._write(self.deps.store.add_event, self.call_sid, "dialect_evidence", data=data)
+            await self._switch_dialect(decision)
+
+    async def _switch_dialect(self, decision: DialectDecision | None) -> None:
+        """Switch to a detected dialect (wording, then voice, recognizer and profile follow
+        the dialog's `dialect_changed`)."""
+        assert self.dialog is not None
         if decision is not None and self.deps.languages is not None:
             lp = await asyncio.to_thread(self.deps.languages.get, decision.dialect)
             await self._run(
@@ -545,9 +562,8 @@ class CallSession:
                 utt.audio, utt.sample_rate, rec.text, list(utt.pauses), utt.start_s
             )
             self._cues_ms = (time.monotonic() - t_cues) * 1000
-        models = await evidence if evidence is not None else None
         async with self._lock:
-            await self._on_recognition(rec, utt, extra, outcome, models)
+            await self._on_recognition(rec, utt, extra, outcome, pending=evidence)
 
     async def _on_recognition(
         self,
@@ -555,7 +571,7 @@ class CallSession:
         utt: UtteranceEnded,
         extra: dict[str, str] | None = None,
         outcome: CueOutcome | None = None,
-        models: dict[str, float] | None = None,
+        pending: Callable[[], Coroutine[Any, Any, dict[str, float]]] | None = None,
     ) -> None:
         assert self.dialog is not None
         listen = self._listen
@@ -593,8 +609,8 @@ class CallSession:
                 intent=intent or self.dialog.intent_for(phrase),
                 confidence=rec.confidence,
             )
-        if self.choice is not None:  # an answer not understood may still have model evidence
-            await self._observe_dialect(phrase or "", rec.confidence, models)
+        if self.choice is not None:  # the words now; the candidates' evidence when it is ready
+            await self._observe_dialect(phrase or "", rec.confidence)
         self._emit(
             "heard",
             text="***" if listen.secret else rec.text,
@@ -636,6 +652,13 @@ class CallSession:
         if outcome is not None and outcome.calm_down:
             await self._calm_down()
         await self._handle(inp)
+        if pending is not None and self.choice is not None and self.choice.wants_models:
+            # the reply is on its way (and the words alone did not decide)
+            task = asyncio.create_task(
+                self._observe_models(pending(), phrase or "", rec.confidence)
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         if outcome is not None and outcome.escalate and not self._ending:
             await self._escalate_on_cues(outcome)
 

@@ -136,6 +136,7 @@ class DialectChoice:
         self.acoustic_answers = acoustic_answers
         self.detected: DialectDecision | None = None  # the last automatic switch
         self.evidence: list[DialectEvidence] = []
+        self._asked = 0  # answers the candidates' recognizers were asked to hear
         if detect:
             lib = pack_library()
             language = lib.resolve(current).language
@@ -151,9 +152,7 @@ class DialectChoice:
     def wants_models(self) -> bool:
         """True while the next answer should also be heard by every candidate's recognizer:
         detecting, not decided yet, and within the first `acoustic_answers` answers."""
-        return (
-            self.detecting and self.detected is None and len(self.evidence) < self.acoustic_answers
-        )
+        return self.detecting and self.detected is None and self._asked < self.acoustic_answers
 
     def _candidate_phrases(self, intents: set[str]) -> dict[str, dict[str, str]]:
         """Candidate id -> its own phrases for `intents` (phrase -> intent)."""
@@ -205,6 +204,7 @@ class DialectChoice:
         thread pool all at once ({} when not `wants_models`, or on any failure)."""
         if not self.wants_models:
             return {}
+        self._asked += 1
         try:
             lists = await asyncio.to_thread(self.candidate_lists, intents, usable)
             if len(lists) < 2:  # one recognizer only: its confidence tells no dialect apart
@@ -227,7 +227,36 @@ class DialectChoice:
         if not self.detecting or not (heard or model_confidence):
             return None
         assert self.detector is not None
-        decision = self.detector.observe(heard, confidence, model_confidence)
+        return self._record(
+            heard,
+            confidence,
+            model_confidence,
+            self.detector.observe(heard, confidence, model_confidence),
+        )
+
+    def observe_models(
+        self, heard: str, confidence: float, model_confidence: Mapping[str, float]
+    ) -> DialectDecision | None:
+        """The candidates' recognizer confidences on an answer whose words went to `observe`
+        already (a live call does not hold its reply for them): added to that answer, or,
+        for an answer not understood, counted as one with its model evidence only."""
+        if not self.detecting or not model_confidence:
+            return None
+        assert self.detector is not None
+        if heard:
+            decision = self.detector.add_model_evidence(model_confidence)
+        else:
+            decision = self.detector.observe("", confidence, model_confidence)
+        return self._record(heard, confidence, model_confidence, decision)
+
+    def _record(
+        self,
+        heard: str,
+        confidence: float,
+        model_confidence: Mapping[str, float] | None,
+        decision: DialectDecision | None,
+    ) -> DialectDecision | None:
+        assert self.detector is not None
         if decision is not None:
             self.current = decision.dialect
             self.detected = decision

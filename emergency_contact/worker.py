@@ -12,13 +12,13 @@ import logging
 import os
 import re
 import socket
-import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from emergency_contact.notifier import Notifier, SendError, SendResult
 from emergency_contact.outbox import Claimed, Outbox
+from emergency_contact.polling import PollingLoop
 from emergency_contact.service import EscalationService
 
 log = logging.getLogger(__name__)
@@ -51,15 +51,12 @@ class OutboxWorker:
         self.notifier = notifier
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.outbox = Outbox(service.store, service.policy.outbox, self.worker_id)
-        self.poll_s = poll_s
         self.batch = batch
         self._pool = ThreadPoolExecutor(max_workers=senders, thread_name_prefix="outbox-send")
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = PollingLoop(self.run_once, poll_s=poll_s, name="outbox-worker")
         self.sent = 0
         self.failures = 0
-        service.wakers.append(self._wake.set)
+        service.wakers.append(self._loop.wake)
 
     def run_once(self) -> int:
         """One pass: due deadlines, then every claimable notification. Returns work done."""
@@ -68,7 +65,7 @@ class OutboxWorker:
             done += self.service.process_due()
         except Exception:
             log.exception("escalation deadlines failed (will retry)")
-        while not self._stop.is_set():
+        while not self._loop.stopping:
             claimed = self.outbox.claim(self.batch)
             if not claimed:
                 break
@@ -107,7 +104,7 @@ class OutboxWorker:
             )
             self.service.failed(item, str(exc), outcome)
             if outcome == "retry":
-                self._wake.set()
+                self._loop.wake()
             return
         except Exception as exc:  # a bug or a store hiccup: retry later, never lose the row
             self.failures += 1
@@ -121,33 +118,18 @@ class OutboxWorker:
         else:
             log.error("outbox %s: sent but the lease was lost (another worker took it)", item.key)
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-            except Exception:
-                log.exception("outbox pass failed")
-            self._wake.wait(self.poll_s)
-            self._wake.clear()
-
     def start(self) -> OutboxWorker:
         """Run in a background thread."""
-        if self._thread is None or not self._thread.is_alive():
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._loop, name="outbox-worker", daemon=True)
-            self._thread.start()
+        self._loop.start()
         return self
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Stop after the current pass (claimed rows finish or are recovered later)."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-        if self._wake.set in self.service.wakers:
-            self.service.wakers.remove(self._wake.set)
+        self._loop.stop(timeout_s)
+        if self._loop.wake in self.service.wakers:
+            self.service.wakers.remove(self._loop.wake)
         self._pool.shutdown(wait=True)
 
     def wake(self) -> None:
         """Run a pass now."""
-        self._wake.set()
+        self._loop.wake()

@@ -22,6 +22,7 @@ from carestore.db import Store
 from carestore.outbound import OutboundCall, OutboundRecords
 from carestore.outbound_models import OutboundCallRow
 from carestore.timeutil import utcnow
+from emergency_contact.polling import PollingLoop
 from ivr.outbound import results
 from ivr.outbound.config import OutboundConfig
 from ivr.outbound.context import OutboundContext, context_for
@@ -67,13 +68,10 @@ class OutboundService:
         self.escalation = escalation
         self.metrics = metrics  # ivr.metrics.ServiceMetrics (outbound_attempt), when the app has it
         self.default_dialect = default_dialect
-        self.poll_s = poll_s
         self.scheduler = OutboundScheduler(store, config)
         self.records = OutboundRecords(store)
         self.wakers: list[Callable[[], None]] = []  # outbox workers to nudge after queueing
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = PollingLoop(self.tick, poll_s=poll_s, name="outbound")
         self._tick_lock = threading.Lock()
 
     # ------------------------------------------------------------------ scheduling
@@ -115,33 +113,18 @@ class OutboundService:
         raised = self.raise_pending_escalations()
         return len(found.ended) + len(found.finished_sids) + raised
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.tick()
-            except Exception:
-                log.exception("outbound scheduler pass failed (will retry)")
-            self._wake.wait(self.poll_s)
-            self._wake.clear()
-
     def start(self) -> OutboundService:
         """Run `tick()` in a background thread until `stop()`."""
-        if self._thread is None or not self._thread.is_alive():
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._loop, name="outbound", daemon=True)
-            self._thread.start()
+        self._loop.start()
         return self
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Stop after the current pass (a call claimed in it is already in the outbox)."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
+        self._loop.stop(timeout_s)
 
     def wake(self) -> None:
         """Run a pass now (a call was scheduled for now)."""
-        self._wake.set()
+        self._loop.wake()
 
     def _wake_workers(self) -> None:
         wakers = list(self.wakers)

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
-from speech.asr.base import ASRError, Engine, decode_executor
+from speech.asr.base import ASRError, Engine
 from speech.asr.registry import recognize
 from speech.wav import Audio
 
@@ -60,18 +62,23 @@ def model_confidences(audio: Audio, candidates: Mapping[str, CandidateList]) -> 
     return {k: v for k, v in out.items() if v is not None}
 
 
+# Evidence is optional and costs a decode per candidate: one background thread of its own,
+# one answer at a time, never the decode pool the calls' own recognition uses, so no call's
+# reply ever queues behind another caller's dialect evidence.
+_EVIDENCE_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dialect-evidence")
+_EVIDENCE_BUSY = threading.Lock()
+
+
 async def model_confidences_async(
     audio: Audio, candidates: Mapping[str, CandidateList]
 ) -> dict[str, float]:
-    """As `model_confidences`, decoded in the shared decode thread pool
-    (`speech.asr.base.decode_executor`), all candidates at once: the event loop never waits
-    on a decoder, and the answer's main recognition runs beside them."""
-    loop = asyncio.get_running_loop()
-    ids = list(candidates)
-    found = await asyncio.gather(
-        *(
-            loop.run_in_executor(decode_executor(), candidate_confidence, audio, candidates[k])
-            for k in ids
-        )
-    )
-    return {k: v for k, v in zip(ids, found, strict=True) if v is not None}
+    """As `model_confidences`, in a background thread of its own. While it is busy with
+    another answer this one gets no evidence ({}): under load, detection falls back to the
+    words rather than slow anyone's replies."""
+    if not _EVIDENCE_BUSY.acquire(blocking=False):
+        return {}
+    try:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(_EVIDENCE_POOL, model_confidences, audio, candidates)
+    finally:
+        _EVIDENCE_BUSY.release()

@@ -204,12 +204,13 @@ class DialectChoice:
         thread pool all at once ({} when not `wants_models`, or on any failure)."""
         if not self.wants_models:
             return {}
-        self._asked += 1
         try:
             lists = await asyncio.to_thread(self.candidate_lists, intents, usable)
             if len(lists) < 2:  # one recognizer only: its confidence tells no dialect apart
                 return {}
-            return await model_confidences_async(pcm_audio(pcm, sample_rate), lists)
+            found = await model_confidences_async(pcm_audio(pcm, sample_rate), lists)
+            self._asked += bool(found)  # an answer skipped while busy does not count
+            return found
         except Exception:  # evidence is optional: the answer itself must never be lost
             log.exception("dialect evidence failed: the words alone are scored")
             return {}

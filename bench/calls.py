@@ -106,11 +106,20 @@ class Server:
         while time.monotonic() < deadline:
             try:
                 if httpx.get(self.base + "/healthz", timeout=2).status_code == 200:
-                    return
+                    break
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
-        raise RuntimeError("server did not become healthy")
+        else:
+            raise RuntimeError("server did not become healthy")
+        # steady state: a deployment keeps its TTS cache on disk, so the start-up warm-up
+        # (every static prompt of every flow) is done before calls; this fresh data dir must
+        # wait for it, or the warm-up's synthesis competes with the measured calls
+        warm_deadline = time.monotonic() + 600
+        while "static prompts in the TTS cache" not in self.log_path.read_text(errors="replace"):
+            if time.monotonic() > warm_deadline or self.proc.poll() is not None:
+                raise RuntimeError(f"the TTS warm-up did not finish; see {self.log_path}")
+            time.sleep(0.5)
 
     def cpu_s(self) -> float:
         t = self.ps.cpu_times()

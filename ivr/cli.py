@@ -49,8 +49,6 @@ def _load() -> None:
             app.add_typer(obj, name=group)
 
 
-
-
 @app.callback()
 def _root() -> None:
     """Offline-first voice service for elderly callers."""

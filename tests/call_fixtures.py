@@ -4,6 +4,7 @@ be exact)."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -100,10 +101,34 @@ def ivr_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IvrServer]:
 _CALLER_VOICE = VoiceSettings(voice="en-us", rate_wpm=150, pitch=40)
 
 
-def spoken(text: str) -> bytes:
+def spoken(text: str, voice: VoiceSettings = _CALLER_VOICE) -> bytes:
     """Synthesized caller speech (exact wording), as 8 kHz PCM16 bytes."""
-    audio = synthesize(text, _CALLER_VOICE)
+    audio = synthesize(text, voice)
     return resample_array(audio.samples, audio.sample_rate, 8000).astype("<i2").tobytes()
+
+
+def said_in(voice: str, text: str) -> bytes:
+    """`text` spoken by the espeak-ng voice `voice` (e.g. "en-gb-scotland", "ko")."""
+    return spoken(text, VoiceSettings(voice=voice, rate_wpm=150))
+
+
+def answer_then_ask_for_person(srv: IvrServer, phone: str, answer: bytes) -> str:
+    """A call from `phone` that answers the identity question with `answer`, reaches the main
+    menu and presses 0 for a person; returns its call SID once the call record is closed."""
+    from ivr.twilio.simulator import TwilioCallSimulator
+
+    async def scenario() -> str:
+        async with TwilioCallSimulator(srv.base_url, AUTH_TOKEN, from_=phone, speed=5) as call:
+            await wait_key(call, "confirm_identity")
+            await call.say_pcm(answer)
+            await wait_key(call, "main_menu")
+            await call.press("0")
+            await call.wait_closed()
+            return call.call_sid
+
+    call_sid = asyncio.run(scenario())
+    closed_call(srv.deps.store, call_sid)
+    return call_sid
 
 
 def recording(name: str) -> bytes:

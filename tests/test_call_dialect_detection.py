@@ -16,18 +16,19 @@ from __future__ import annotations
 
 import asyncio
 
-from call_fixtures import AUTH_TOKEN, IvrServer, closed_call, fresh_caller, key_of, wait_key
+from call_fixtures import (
+    AUTH_TOKEN,
+    IvrServer,
+    answer_then_ask_for_person,
+    closed_call,
+    fresh_caller,
+    key_of,
+    said_in,
+    wait_key,
+)
 
 from ivr.flows.packs import pack_library
 from ivr.twilio.simulator import TwilioCallSimulator
-from speech.resample import resample_array
-from speech.tts import VoiceSettings, synthesize
-
-
-def said_in(voice: str, text: str) -> bytes:
-    audio = synthesize(text, VoiceSettings(voice=voice, rate_wpm=150))
-    return resample_array(audio.samples, audio.sample_rate, 8000).astype("<i2").tobytes()
-
 
 ENGLISH = pack_library().of_language("en")
 QUESTIONS = {"confirm_identity", "confirm_identity_reprompt", "main_menu", "main_menu_reprompt"}
@@ -82,21 +83,9 @@ def test_dialect_words_switch_the_call_and_the_identified_profile_remembers(
     store = srv.deps.store
     customer = fresh_caller(srv, "Mr Hamish Bell")
 
-    async def scenario() -> TwilioCallSimulator:
-        async with TwilioCallSimulator(
-            srv.base_url, AUTH_TOKEN, from_=customer.phone, speed=5
-        ) as call:
-            await wait_key(call, "confirm_identity")
-            # a Scottish yes, before the caller is identified (the answer identifies them)
-            await call.say_pcm(said_in("en-us", "aye go on"))
-            await wait_key(call, "main_menu")
-            await call.press("0")
-            await call.wait_closed()
-            return call
-
-    call = asyncio.run(scenario())
-    closed_call(store, call.call_sid)
-    events = srv.events_of(call.call_sid)
+    # a Scottish yes, before the caller is identified (the answer identifies them)
+    call_sid = answer_then_ask_for_person(srv, customer.phone, said_in("en-us", "aye go on"))
+    events = srv.events_of(call_sid)
     evidence = [e.data for e in events if e.kind == "dialect_evidence"]
     # the words decide at once (the reply is already Scottish): no candidate recognizer is
     # asked to hear that answer, nor any later one
@@ -112,20 +101,8 @@ def test_known_dialect_caller_is_not_decoded_by_candidates(ivr_server: IvrServer
     srv = ivr_server
     customer = fresh_caller(srv, "Mrs Ada Lowe", dialect="en-gb")
 
-    async def scenario() -> TwilioCallSimulator:
-        async with TwilioCallSimulator(
-            srv.base_url, AUTH_TOKEN, from_=customer.phone, speed=5
-        ) as call:
-            await wait_key(call, "confirm_identity")
-            await call.say_pcm(said_in("en-gb", "yes"))
-            await wait_key(call, "main_menu")
-            await call.press("0")
-            await call.wait_closed()
-            return call
-
-    call = asyncio.run(scenario())
-    closed_call(srv.deps.store, call.call_sid)
-    events = srv.events_of(call.call_sid)
+    call_sid = answer_then_ask_for_person(srv, customer.phone, said_in("en-gb", "yes"))
+    events = srv.events_of(call_sid)
     assert [e for e in events if e.kind == "heard"]
     assert not [e for e in events if e.kind == "dialect_evidence"]
     assert not [e for e in events if e.kind == "dialect"]

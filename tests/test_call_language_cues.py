@@ -6,46 +6,35 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
-from call_fixtures import AUTH_TOKEN, IvrServer, closed_call, fresh_caller, wait_key
+from call_fixtures import (
+    AUTH_TOKEN,
+    IvrServer,
+    answer_then_ask_for_person,
+    closed_call,
+    fresh_caller,
+    said_in,
+    wait_key,
+)
 
 from ivr.twilio.simulator import TwilioCallSimulator
-from speech.resample import resample_array
-from speech.tts import VoiceSettings, synthesize
-
-
-def said_in(voice: str, text: str) -> bytes:
-    audio = synthesize(text, VoiceSettings(voice=voice, rate_wpm=150))
-    return resample_array(audio.samples, audio.sample_rate, 8000).astype("<i2").tobytes()
 
 
 def test_profile_dialect_is_spoken_and_understood(ivr_server: IvrServer) -> None:
     srv = ivr_server
     customer = fresh_caller(srv, "Mr Angus Reid", pin="2468", dialect="en-scotland")
 
-    async def scenario() -> TwilioCallSimulator:
-        async with TwilioCallSimulator(
-            srv.base_url, AUTH_TOKEN, from_=customer.phone, speed=5
-        ) as call:
-            await wait_key(call, "confirm_identity")
-            # a Scottish answer; spoken with espeak-ng's en-us voice, the one PocketSphinx's US
-            # model hears reliably (its Scottish voice is recognised poorly): this checks the
-            # dialect's words and voice are wired in, not accent robustness
-            await call.say_pcm(said_in("en-us", "aye go on"))
-            await wait_key(call, "main_menu")
-            await call.press("0")
-            await call.wait_closed()
-            return call
-
-    call = asyncio.run(scenario())
-    closed_call(srv.deps.store, call.call_sid)
-    events = srv.events_of(call.call_sid)
+    # a Scottish answer; spoken with espeak-ng's en-us voice, the one PocketSphinx's US model
+    # hears reliably (its Scottish voice is recognised poorly): this checks the dialect's words
+    # and voice are wired in, not accent robustness
+    call_sid = answer_then_ask_for_person(srv, customer.phone, said_in("en-us", "aye go on"))
+    events = srv.events_of(call_sid)
     start = next(e for e in events if e.kind == "start")
     assert start.data["dialect"] == "en-scotland"
     voices = {e.data["voice"] for e in events if e.kind == "prompt"}
     assert voices == {"en-gb-scotland"}, voices
     heard = [e.data for e in events if e.kind == "heard"]
     assert heard and heard[0]["intent"] == "yes", heard  # "aye go on" is a Scottish yes
-    caller = [s for s in srv.deps.store.transcript(call.call_sid) if s.speaker == "caller"]
+    caller = [s for s in srv.deps.store.transcript(call_sid) if s.speaker == "caller"]
     spoken = next(s for s in caller if not (s.extra or {}).get("dtmf"))
     assert spoken.extra["dialect"] == "en-scotland" and spoken.intent == "yes"
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from call_fixtures import closed_call, wait_key
+from call_fixtures import closed_call, said_in, wait_key
 from outbound_rig import Rig, answered, day_zone, outbound_rig, run
 from typer.testing import CliRunner
 
@@ -29,18 +29,10 @@ from ivr.cli import app
 from ivr.dialog.outbound_steps import amount_key_words, date_key_words
 from ivr.flows import load_bundle
 from ivr.flows.packs import check_pack, service_flow_names
-from speech.resample import resample_array
-from speech.tts import VoiceSettings, synthesize
 
 
 def _hangul(text: str) -> bool:
     return any("\uac00" <= ch <= "\ud7a3" for ch in text)
-
-
-def said_in_korean(text: str) -> bytes:
-    """`text` spoken by espeak-ng's Korean voice, as 8 kHz PCM16 (the caller's answer)."""
-    audio = synthesize(text, VoiceSettings(voice="ko", rate_wpm=150))
-    return resample_array(audio.samples, audio.sample_rate, 8000).astype("<i2").tobytes()
 
 
 @pytest.fixture(scope="module")
@@ -61,9 +53,9 @@ def test_korean_customer_gets_a_korean_checkin_and_answers_ne(rig: Rig) -> None:
 
     async def person(sim) -> None:  # noqa: ANN001
         await wait_key(sim, "confirm_identity")
-        await sim.say_pcm(said_in_korean("네"))
+        await sim.say_pcm(said_in("ko", "네"))
         await wait_key(sim, "checkin_ask")
-        await sim.say_pcm(said_in_korean("네"))
+        await sim.say_pcm(said_in("ko", "네"))
 
     sim = run(answered(rig, created, person))
     assert "<Hangup" in (sim.action_twiml or ""), sim.action_twiml

@@ -9,6 +9,7 @@ retries when the database has no outbound calls).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,21 +52,25 @@ def _prompts(ax: Any, report: ServiceReport, top: int) -> None:
     ax.legend(loc="lower right", fontsize=9)
 
 
+def _stacked(
+    ax: Any, rows: Sequence[Any], bar: Callable[[Any], str], part: Callable[[Any], str]
+) -> None:
+    """One bar per `bar(row)` value, stacked by `part(row)` (one colour each), heights the
+    rows' summed `count`s."""
+    bars = sorted({bar(r) for r in rows})
+    bottom = [0] * len(bars)
+    for i, name in enumerate(sorted({part(r) for r in rows})):
+        values = [sum(r.count for r in rows if bar(r) == b and part(r) == name) for b in bars]
+        ax.bar(bars, values, bottom=bottom, label=name.replace("_", " "), color=f"C{i}")
+        bottom = [a + b for a, b in zip(bottom, values, strict=True)]
+
+
 def _calls(ax: Any, report: ServiceReport) -> None:
     title = f"Calls by channel and outcome ({report.total_calls})"
     if not report.calls:
         _empty(ax, title)
         return
-    channels = sorted({c.channel for c in report.calls})
-    outcomes = sorted({c.outcome for c in report.calls})
-    bottom = [0] * len(channels)
-    for i, outcome in enumerate(outcomes):
-        values = [
-            sum(c.count for c in report.calls if c.channel == ch and c.outcome == outcome)
-            for ch in channels
-        ]
-        ax.bar(channels, values, bottom=bottom, label=outcome.replace("_", " "), color=f"C{i}")
-        bottom = [a + b for a, b in zip(bottom, values, strict=True)]
+    _stacked(ax, report.calls, lambda c: c.channel, lambda c: c.outcome)
     ax.set_title(title, loc="left", fontsize=11, fontweight="bold")
     ax.set_ylabel("calls")
     ax.yaxis.set_major_locator(_whole())
@@ -162,16 +167,7 @@ def _outbound_or_retries(ax: Any, report: ServiceReport) -> None:
         if not report.outbound:
             _empty(ax, title)
             return
-        kinds = sorted({o.kind for o in report.outbound})
-        results = sorted({o.result for o in report.outbound})
-        bottom = [0] * len(kinds)
-        for i, result in enumerate(results):
-            values = [
-                sum(o.count for o in report.outbound if o.kind == k and o.result == result)
-                for k in kinds
-            ]
-            ax.bar(kinds, values, bottom=bottom, label=result.replace("_", " "), color=f"C{i}")
-            bottom = [a + b for a, b in zip(bottom, values, strict=True)]
+        _stacked(ax, report.outbound, lambda o: o.kind, lambda o: o.result)
         ax.set_ylabel("attempts")
         ax.yaxis.set_major_locator(_whole())
         ax.legend(fontsize=8)

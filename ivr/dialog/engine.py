@@ -9,6 +9,7 @@ digit entries, where 9 is a digit and "repeat" is said instead.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
@@ -30,9 +31,12 @@ from ivr.dialog.flow import REPEAT, RETURN, Flow, PromptRef, State, validate_flo
 from ivr.dialog.lexicon import Lexicon, PhraseMatcher, normalise
 from ivr.dialog.prompts import Prompts
 
+log = logging.getLogger(__name__)
+
 SAFETY_INTENTS = ("emergency", "help", "person")  # win over anything else heard with them
 MAX_CHAIN = 100  # states passed without input before the flow is declared looping
 SECRET_MASK = "***"
+STEP_FAILED = "step_failed"  # the event, the apology prompt and the transfer reason
 
 
 class DialogEngine:
@@ -41,6 +45,11 @@ class DialogEngine:
     Both return the actions to perform in order; the list always ends with one `Listen`,
     `Transfer` or `Hangup`. After a `Transfer` or `Hangup`, `finished` is True and `handle`
     returns an empty list.
+
+    A backend step that raises never ends or stalls the call: the failure is recorded
+    (`Event("step_failed", {state, step, error})`), the caller hears an apology (prompt
+    `step_failed`) and goes down the flow's own person path (the target of the `person`
+    global intent), whose transfer then carries the reason "step_failed".
     """
 
     def __init__(
@@ -87,6 +96,7 @@ class DialogEngine:
         self._last_says: list[Say] = []
         self._history: list[str] = []
         self._failures = 0
+        self._step_failed: str | None = None  # a step failed in the states being passed
         self._buffer = ""
         self._rate_changed = False
         self._matchers: dict[str, tuple[PhraseMatcher, dict[str, str]]] = {}
@@ -252,6 +262,7 @@ class DialogEngine:
     def _run(self, target: str) -> None:
         """Enter `target` and pass through states until one waits for input or the call ends."""
         self._chain_says = []
+        self._step_failed = None
         for _ in range(MAX_CHAIN):
             if target == RETURN:
                 # reached from a global request without a new question (a language change):
@@ -266,15 +277,17 @@ class DialogEngine:
                 target = s.next or ""
             elif s.type == "action":
                 step, _ = STEPS[s.run or ""]
-                outcome = step(self, dict(s.args))
-                target = s.outcomes[outcome]
+                try:
+                    outcome = step(self, dict(s.args))
+                    target = s.outcomes[outcome]
+                except Exception as exc:  # a failing backend never drops the caller
+                    next_target = self._after_step_failure(s, exc)
+                    if next_target is None:
+                        return
+                    target = next_target
             elif s.type == "transfer":
                 self._say_state(s)
-                cid = self.customer.id if self.customer else None
-                where = self._state or target
-                self.emit(Event("transfer", {"reason": s.reason, "priority": s.priority}))
-                self.emit(Transfer(s.reason, s.priority, customer_id=cid, state=where))
-                self.finished = True
+                self._transfer(s.reason or "", s.priority, target)
                 return
             elif s.type == "hangup":
                 self._say_state(s)
@@ -286,6 +299,7 @@ class DialogEngine:
             else:
                 self._say_state(s)
                 self._state = target
+                self._step_failed = None
                 self._failures = 0
                 self._buffer = ""
                 if not self._history or self._history[-1] != target:
@@ -294,6 +308,33 @@ class DialogEngine:
                 self._emit_listen()
                 return
         raise RuntimeError(f"{self.flow.source}: more than {MAX_CHAIN} states without input")
+
+    def _transfer(self, reason: str, priority: str, target: str) -> None:
+        """Hand the call to a person (the reason is "step_failed" after a failed step)."""
+        reason = STEP_FAILED if self._step_failed else reason
+        cid = self.customer.id if self.customer else None
+        where = self._state or target
+        self.emit(Event("transfer", {"reason": reason, "priority": priority}))
+        self.emit(Transfer(reason, priority, customer_id=cid, state=where))
+        self.finished = True
+
+    def _after_step_failure(self, s: State, exc: Exception) -> str | None:
+        """A backend step raised: record it, apologise, and return the state of the flow's
+        person path (None when the call was handed on at once: a second failure on the way)."""
+        step = s.run or ""
+        log.error("step %s failed in state %s (call %s)", step, s.name, self.call_sid, exc_info=exc)
+        error = f"{type(exc).__name__}: {exc}"[:500]
+        self.emit(Event(STEP_FAILED, {"state": s.name, "step": step, "error": error}))
+        again = self._step_failed is not None
+        self._step_failed = step
+        if not again:
+            self._say_key(s, STEP_FAILED)
+        person = self.flow.global_intents["person"]
+        if again or person not in self.flow.states:
+            # the person path itself failed (or is not a state): hand on without it
+            self._transfer(STEP_FAILED, "normal", s.name)
+            return None
+        return person
 
     def _previous_state(self) -> str:
         """Where `@return` and "back" lead: the question asked before the current one."""

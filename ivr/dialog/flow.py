@@ -68,6 +68,7 @@ ENGINE_PROMPTS = (
     "status_in_progress",
     "status_waiting_for_customer",
     "status_resolved",
+    "step_failed",  # the apology when a backend step fails (then the flow's person path)
 )
 # Intents the engine relies on.
 REQUIRED_GLOBALS = ("repeat", "slower", "more_time", "back", "person", "emergency")

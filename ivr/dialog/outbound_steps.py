@@ -6,67 +6,24 @@ asks "Am I speaking with ...?" and never identifies the caller. What the person 
 emitted as `Event("outbound_answer", {"name", "value"})`: the outbound service reads those
 events from the store when the call ends.
 
+Amounts and dates are worded by `ivr.dialog.spoken` (as on inbound calls; English with the
+numbers in digits, key words the slow TTS pauses around: "12 pounds and 99 pence").
+
 Registered in `ivr.dialog.builtins.STEPS` (and the variables in `KNOWN_VARIABLES`).
 """
 
 from __future__ import annotations
 
-from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
 from ivr.dialog.actions import Event
-from ivr.dialog.spoken import number_words
+from ivr.dialog.spoken import amount_words, date_words
 
 if TYPE_CHECKING:
     from ivr.dialog.builtins import ActionContext
 
 ANSWER_EVENT = "outbound_answer"
 KINDS = ("checkin", "reminder", "survey")
-
-
-_KO_WEEKDAYS = ("월요일", "화요일", "수요일", "목요일", "금요일", "토요일", "일요일")
-_ZH_WEEKDAYS = ("星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日")
-
-
-def amount_key_words(amount: Decimal, words: dict[str, str] | None, language: str = "en") -> str:
-    """An amount written so the slow TTS reads it as key words, with pauses around each
-    number ("12 pounds and 99 pence"); espeak-ng reads "£12.99" as "pound twelve point...".
-
-    Korean ("ko") is in Sino-Korean words before the unit ("만 이천오백 원"), as the inbound
-    flow says amounts; Chinese ("cmn") in digits grouped by commas ("12,500 元 50 分": the
-    voice reads them as one number, never digit by digit like a reference).
-    """
-    words = words or {"one": "unit", "many": "units", "minor_one": "cent", "minor_many": "cents"}
-    cents = int((abs(amount) * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-    major, minor = divmod(cents, 100)
-
-    def number(n: int) -> str:
-        if language == "ko":
-            return number_words(n, "ko")
-        return f"{n:,}" if language == "cmn" else str(n)
-
-    parts = []
-    if major or not minor:
-        parts.append(f"{number(major)} {words['one' if major == 1 else 'many']}")
-    if minor:
-        parts.append(f"{number(minor)} {words['minor_one' if minor == 1 else 'minor_many']}")
-    return (" " if language in ("ko", "cmn") else " and ").join(parts)
-
-
-def date_key_words(day: date, today: date, language: str = "en") -> str:
-    """A date the slow TTS reads as a key word ("Friday the 14th of March", the year only
-    when it is not this year); Korean "3월 14일 금요일", Chinese "3月14日 星期五"."""
-    if language == "ko":
-        text = f"{day.month}월 {day.day}일 {_KO_WEEKDAYS[day.weekday()]}"
-        return text if day.year == today.year else f"{day.year}년 {text}"
-    if language == "cmn":
-        text = f"{day.month}月{day.day}日 {_ZH_WEEKDAYS[day.weekday()]}"
-        return text if day.year == today.year else f"{day.year}年{text}"
-    n = day.day
-    suffix = "th" if 11 <= n % 100 <= 13 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    text = f"{day:%A} the {n}{suffix} of {day:%B}"
-    return text if day.year == today.year else f"{text} {day.year}"
 
 
 def outbound_route(ctx: ActionContext, args: dict[str, Any]) -> str:
@@ -96,8 +53,14 @@ def load_reminder(ctx: ActionContext, args: dict[str, Any]) -> str:
         and summary.next_payment_date is not None
         and summary.next_payment_date >= today
     ):
-        v["reminder_amount"] = amount_key_words(summary.next_payment_amount, words, ctx.language)
-        v["reminder_date"] = date_key_words(summary.next_payment_date, today, ctx.language)
+        v["reminder_amount"] = amount_words(
+            summary.next_payment_amount,
+            words,
+            ctx.language,
+            currency=summary.currency,
+            digits=True,
+        )
+        v["reminder_date"] = date_words(summary.next_payment_date, today, ctx.language, digits=True)
         ctx.emit(Event("reminder_read", {"topic": "payment"}))
         return "payment"
     if (
@@ -107,7 +70,7 @@ def load_reminder(ctx: ActionContext, args: dict[str, Any]) -> str:
         and summary.maturing_date >= today
     ):
         v["maturing_product"] = summary.maturing_product
-        v["reminder_date"] = date_key_words(summary.maturing_date, today, ctx.language)
+        v["reminder_date"] = date_words(summary.maturing_date, today, ctx.language, digits=True)
         ctx.emit(Event("reminder_read", {"topic": "maturing"}))
         return "maturing"
     ctx.emit(Event("reminder_read", {"topic": topic, "nothing_due": True}))

@@ -15,7 +15,7 @@ from carestore.db import Store
 from carestore.outbound import OutboundRecords
 from carestore.timeutil import utcnow
 from ivr.dialog.backend import CustomerInfo
-from ivr.dialog.outbound_steps import date_key_words
+from ivr.dialog.spoken import date_words
 from ivr.outbound.config import OutboundConfig
 from ivr.outbound.hours import check_zone, next_weekly, parse_hhmm
 
@@ -79,7 +79,7 @@ def next_call_words(
     zone = check_zone(zone_name)
     when = next_weekly(now, plan.weekday, parse_hhmm(plan.time_of_day), zone)
     local = when.astimezone(zone).date()
-    return date_key_words(local, now.astimezone(zone).date(), language)
+    return date_words(local, now.astimezone(zone).date(), language, digits=True)
 
 
 def context_for(

@@ -34,7 +34,11 @@ class CandidateList:
 
     @classmethod
     def of(cls, engine: Engine, phrases: Iterable[str]) -> CandidateList:
-        """A list with `phrases` deduplicated and sorted (the same grammar for the same set)."""
+        """A list with `phrases` deduplicated and sorted (the same grammar for the same set).
+        An engine with a listener (Whisper, the same for every candidate) is used without it:
+        the evidence is each candidate model's own confidence."""
+        if getattr(engine, "listener", None) is not None:
+            engine = engine.with_listener(None)  # type: ignore[attr-defined]
         return cls(engine, tuple(sorted(set(phrases))))
 
 

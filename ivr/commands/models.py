@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -35,9 +36,13 @@ def _human(n: int) -> str:
 @app.command("list")
 def list_cmd(
     models_dir: Path = typer.Option(None, help="models folder (default: <data_dir>/models)"),
+    as_json: bool = typer.Option(False, "--json", help="print the list as JSON"),
 ) -> None:
     """Show installed models with their languages, engines and sizes."""
     folder = models_dir or get_settings().models_dir
+    if as_json:
+        typer.echo(json.dumps([m.to_dict() for m in list_models(folder)], indent=2))
+        return
     table = Table(title=f"Speech models (models folder: {folder})")
     for col in ("name", "language", "engine", "size", "source", "path"):
         table.add_column(col, overflow="fold")

@@ -19,7 +19,11 @@ def transcribe(
     phrases: str = typer.Option(
         None, help='comma-separated phrase list, e.g. "yes,no,operator"; omit for free-form'
     ),
-    engine: str = typer.Option(None, help="vosk or pocketsphinx (default: best installed)"),
+    engine: str = typer.Option(
+        None,
+        help="vosk, pocketsphinx or whisper (default: best installed; English is PocketSphinx "
+        "with Whisper as its listener when Whisper is installed)",
+    ),
     language: str = typer.Option(None, help="en, ko, ... (default: IVR_LANGUAGE)"),
     as_json: bool = typer.Option(False, "--json", help="print the full result as JSON"),
 ) -> None:

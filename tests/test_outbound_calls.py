@@ -6,7 +6,10 @@ Check-in answered and well; answered with "no" (the escalation follows, with the
 unanswered twice (the first emergency contact is called); an answering machine (a short
 message without personal details, a retry, every attempt stored); quiet hours (nothing placed,
 then placed once allowed); reminder choices (hear again, a text message, a person); a
-satisfaction call-back stored against the ticket and the agent."""
+satisfaction call-back stored against the ticket and the agent. Check-ins nobody confirmed:
+answered then hung up (tried again after the delay, then well; or hung up again: the first
+contact is told), someone else answering (nothing personal said, tried again later, never
+reaching the person ends like the unanswered case), a retry moved out of the quiet hours."""
 
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ from outbound_rig import (
     outbound_rig,
     run,
     settle,
+    zone_where,
 )
 from test_web_support import client_for
 
@@ -393,3 +397,225 @@ def test_api_bad_input_is_refused_clearly_and_changes_nothing(rig: Rig) -> None:
     assert ("kim", "outbound_plans_api") in [(e.actor, e.data["what"]) for e in viewed]
     for client in (kim, alice):
         client.close()
+
+
+# ----- check-ins nobody confirmed: answered then hung up, someone else answering -----
+
+
+def _with_contacts(rig: Rig, cid: int, *numbers: str) -> None:
+    book = ContactBook(rig.store)
+    for n, number in enumerate(numbers):
+        book.add(
+            cid,
+            ContactIn(
+                name=f"Contact {n + 1}",
+                relationship="daughter" if n == 0 else "son",
+                phone=number,
+                consent=ConsentIn(given_by=f"Contact {n + 1}", method="phone"),
+            ),
+            "staff:test",
+        )
+
+
+async def _hangs_up_at_the_wellbeing_question(sim) -> None:  # noqa: ANN001
+    await wait_key(sim, "confirm_identity")
+    await sim.say_pcm(spoken("yes"))
+    await wait_key(sim, "checkin_ask")
+    await sim.hangup()  # before saying whether they are well
+
+
+def _retry_after(rig: Rig, call_id: int, attempts: int):  # noqa: ANN202
+    """The call once its attempt `attempts` ended unsettled and the next one is waiting."""
+    return rig.wait_call(
+        call_id,
+        lambda c: c.status == "scheduled" and len((c.result or {}).get("retries", [])) == attempts,
+    )
+
+
+def test_checkin_hung_up_before_answering_is_tried_again_then_well(rig: Rig) -> None:
+    phone, daughter = "+447700900131", "+447700900132"
+    cid = rig.add_customer("Mrs Jean Rowe", phone, "30000131")
+    rig.consent(cid)
+    _with_contacts(rig, cid, daughter)
+    call = rig.outbound.schedule(cid, "checkin", actor="test")
+    first = rig.wait_calls_to(phone)[0]
+    run(answered(rig, first, _hangs_up_at_the_wellbeing_question))
+
+    waiting = _retry_after(rig, call.id, 1)  # not completed as well: tried again soon
+    [attempt] = rig.records.attempts(call.id)
+    assert (attempt.result, attempt.outcome) == ("completed", "hung_up")
+    delay = timedelta(seconds=rig.settings.outbound_unconfirmed_retry_s)
+    assert delay == timedelta(minutes=15)  # the default
+    assert waiting.due_at == attempt.ended_at + delay and waiting.deferred_count == 0
+    assert waiting.outcome is None and waiting.raised_escalation_id is None
+    [retry] = waiting.result["retries"]
+    assert retry["result"] == "hung_up" and retry["after_attempt"] == 1
+    assert "before they said whether they are well" in retry["why"]
+    alice = client_for(rig.base, "alice")  # the API shows the retry and why
+    shown = alice.get(f"/api/outbound/calls/{call.id}").json()
+    assert shown["status"] == "scheduled" and shown["result"]["retries"] == [retry]
+    assert shown["attempt_list"][0]["detail"]["why"] == retry["why"]
+    assert shown["attempt_list"][0]["detail"]["retry_at"] == waiting.due_at.isoformat()
+    alice.close()
+    settle(1.0)
+    assert len(rig.calls_to(phone)) == 1  # not before the delay
+    # the clock reaches the retry (the scheduler's own pass, at that time)
+    report = rig.outbound.tick(now=waiting.due_at + timedelta(seconds=1))
+    assert (call.id, "queued") in [(d.call_id, d.action) for d in report.due]
+    second = rig.wait_calls_to(phone, 2)[1]
+
+    async def well(sim) -> None:  # noqa: ANN001
+        await wait_key(sim, "confirm_identity")
+        await sim.say_pcm(spoken("yes"))
+        await wait_key(sim, "checkin_ask")
+        await sim.say_pcm(spoken("yes"))  # "yes, I'm fine"
+
+    run(answered(rig, second, well))
+    done = rig.wait_call(call.id, lambda c: c.status == "completed")
+    assert done.outcome == "well" and done.attempts == 2 and done.raised_escalation_id is None
+    attempts = rig.records.attempts(call.id)
+    assert [(a.result, a.outcome) for a in attempts] == [
+        ("completed", "hung_up"),
+        ("completed", "well"),
+    ]
+    assert "checkin_glad" in _said(rig, second.sid)
+    settle(1.0)
+    assert rig.deps.escalation.for_call(first.sid) is None
+    assert rig.deps.escalation.for_call(second.sid) is None
+    assert rig.calls_to(daughter) == [] and len(rig.calls_to(phone)) == 2
+
+
+def test_checkin_silent_until_the_flow_gives_up_is_tried_again(rig: Rig) -> None:
+    phone = "+447700900139"
+    cid = rig.add_customer("Mrs Ivy Bell", phone, "30000139")
+    rig.consent(cid)
+    call = rig.outbound.schedule(cid, "checkin", actor="test")
+    created = rig.wait_calls_to(phone)[0]
+
+    async def silent(sim) -> None:  # noqa: ANN001
+        await wait_key(sim, "confirm_identity")
+        await sim.say_pcm(spoken("yes"))
+        await wait_key(sim, "checkin_ask")  # then nothing: the line stays open, silent
+
+    sim = run(answered(rig, created, silent))
+    assert "<Hangup" in (sim.action_twiml or ""), sim.action_twiml  # not a silent transfer
+    waiting = _retry_after(rig, call.id, 1)
+    [attempt] = rig.records.attempts(call.id)
+    assert (attempt.result, attempt.outcome) == ("completed", "no_reply")
+    delay = timedelta(seconds=rig.settings.outbound_unconfirmed_retry_s)
+    assert waiting.due_at == attempt.ended_at + delay
+    said = _said(rig, created.sid)
+    assert said.count("checkin_ask_reprompt") == 2 and said[-1] == "outbound_no_reply", said
+    assert rig.deps.escalation.for_call(created.sid) is None
+
+
+def test_checkin_hung_up_on_every_attempt_tells_the_first_contact(rig: Rig) -> None:
+    phone, daughter, son = "+447700900133", "+447700900134", "+447700900135"
+    cid = rig.add_customer("Mr Ken Rowe", phone, "30000133")
+    rig.consent(cid)
+    _with_contacts(rig, cid, daughter, son)
+    call = rig.outbound.schedule(cid, "checkin", actor="test")
+    assert call.max_attempts == rig.settings.outbound_max_attempts == 2
+    first = rig.wait_calls_to(phone)[0]
+    run(answered(rig, first, _hangs_up_at_the_wellbeing_question))
+    waiting = _retry_after(rig, call.id, 1)
+    assert rig.calls_to(daughter) == []  # one unconfirmed call does not escalate
+    rig.outbound.tick(now=waiting.due_at + timedelta(seconds=1))
+    second = rig.wait_calls_to(phone, 2)[1]
+
+    async def hangs_up_at_once(sim) -> None:  # noqa: ANN001
+        await wait_key(sim, "confirm_identity")
+        await sim.hangup()  # picked up, and put the phone down again
+
+    run(answered(rig, second, hangs_up_at_once))
+    told = rig.wait_calls_to(daughter)[0]  # the escalation policy's first contact
+    assert "/escalation/twilio/contact-call" in told.form["Url"]
+    done = rig.wait_call(call.id, lambda c: c.raised_escalation_id is not None)
+    assert done.status == "unanswered" and done.outcome == "hung_up" and done.attempts == 2
+    assert "attempt 2 of 2" in done.result["why"]
+    esc = rig.deps.escalation.get(done.raised_escalation_id)
+    assert esc.trigger_kind == "checkin_no_answer" and esc.customer_id == cid
+    assert esc.call_sid == second.sid  # the last answered call: its transcript goes along
+    assert [a["outcome"] for a in esc.evidence["attempts"]] == ["hung_up", "hung_up"]
+    assert esc.evidence["answered"] and "not confirmed well after 2" in esc.evidence["summary"]
+    assert rig.calls_to(son) == []  # only the first contact so far
+    assert len(rig.calls_to(phone)) == 2  # never a third dial
+
+
+def test_wrong_person_is_tried_again_later_and_hears_nothing_personal(rig: Rig) -> None:
+    phone, daughter = "+447700900136", "+447700900137"
+    cid = rig.add_customer("Mr Walter Price", phone, "30000136")
+    rig.consent(cid, weekday=0, time_of_day="10:30")
+    _with_contacts(rig, cid, daughter)
+    call = rig.outbound.schedule(cid, "checkin", actor="test")
+    first = rig.wait_calls_to(phone)[0]
+
+    async def someone_else(sim) -> None:  # noqa: ANN001
+        await wait_key(sim, "confirm_identity")
+        await sim.say_pcm(spoken("no"))  # "no, this is his neighbour"
+
+    sim = run(answered(rig, first, someone_else))
+    assert "<Hangup" in (sim.action_twiml or ""), sim.action_twiml
+    waiting = _retry_after(rig, call.id, 1)
+    [attempt] = rig.records.attempts(call.id)
+    assert (attempt.result, attempt.outcome) == ("completed", "wrong_person")
+    delay = timedelta(seconds=rig.settings.outbound_wrong_person_retry_s)
+    assert delay == timedelta(hours=2)  # the default
+    assert waiting.due_at == attempt.ended_at + delay
+    assert "someone else answered" in waiting.result["retries"][0]["why"]
+    # nothing personal: who is calling, "Am I speaking with ...?", an apology, goodbye
+    assert _said(rig, first.sid) == [
+        "outbound_hello",
+        "listening_notice",
+        "confirm_identity",
+        "outbound_wrong_person",
+    ]
+    spoken_after = [
+        s.text
+        for s in rig.store.transcript(first.sid)
+        if s.speaker == "system" and s.intent != "confirm_identity"
+    ]
+    for personal in ("Walter", "Price", "check-in", "well", "Monday", "account", "payment"):
+        assert not any(personal.lower() in t.lower() for t in spoken_after), spoken_after
+    settle(1.0)  # no escalation from a wrong person
+    assert rig.deps.escalation.for_call(first.sid) is None
+    assert rig.records.call(call.id).raised_escalation_id is None
+    assert rig.calls_to(daughter) == [] and len(rig.calls_to(phone)) == 1
+    # never reaching the person within the attempt limit ends like an unanswered check-in
+    rig.outbound.tick(now=waiting.due_at + timedelta(seconds=1))
+    second = rig.wait_calls_to(phone, 2)[1]
+    run(answered(rig, second, someone_else))
+    rig.wait_calls_to(daughter)
+    done = rig.wait_call(call.id, lambda c: c.raised_escalation_id is not None)
+    assert (done.status, done.outcome) == ("unanswered", "wrong_person")
+    esc = rig.deps.escalation.get(done.raised_escalation_id)
+    assert esc.trigger_kind == "checkin_no_answer"
+    assert [a["outcome"] for a in esc.evidence["attempts"]] == ["wrong_person"] * 2
+
+
+def test_quiet_hours_defer_a_checkin_retry(rig: Rig) -> None:
+    phone = "+447700900138"
+    zone = zone_where(range(18, 19))  # allowed now; two hours on is the quiet hours
+    cid = rig.add_customer("Mrs Vera Holt", phone, "30000138", zone=zone)
+    rig.consent(cid)
+    call = rig.outbound.schedule(cid, "checkin", actor="test")
+    first = rig.wait_calls_to(phone)[0]
+
+    async def someone_else(sim) -> None:  # noqa: ANN001
+        await wait_key(sim, "confirm_identity")
+        await sim.press("2")  # "no", by keypad
+
+    run(answered(rig, first, someone_else))
+    waiting = _retry_after(rig, call.id, 1)
+    [attempt] = rig.records.attempts(call.id)
+    wanted = attempt.ended_at + timedelta(seconds=rig.settings.outbound_wrong_person_retry_s)
+    assert wanted.astimezone(ZoneInfo(zone)).hour >= 20  # inside 20:00-09:00
+    local_due = waiting.due_at.astimezone(ZoneInfo(zone))
+    assert (local_due.hour, local_due.minute) == (9, 0) and waiting.due_at > wanted
+    assert waiting.due_at == next_allowed(wanted, _hours(rig, cid))
+    assert waiting.deferred_count == 1 and "quiet hours 20:00-09:00" in waiting.deferred_reason
+    [retry] = waiting.result["retries"]
+    assert retry["retry_at"] == waiting.due_at.isoformat()
+    assert "quiet hours 20:00-09:00" in retry["deferred"]
+    settle(1.0)
+    assert len(rig.calls_to(phone)) == 1 and rig.records.call(call.id).status == "scheduled"

@@ -117,3 +117,30 @@ def test_weekly_checkin_list_cancel_and_run_due(db: Store) -> None:
     assert code == 0 and "attempt 1: dry_run" in out
     code, out = _run("list", "--all")
     assert code == 0 and "dry_run" in out and "cancelled" in out
+
+
+def test_show_says_why_a_checkin_is_tried_again(db: Store) -> None:
+    from ivr.outbound import results
+    from ivr.outbound.config import OutboundConfig
+
+    cid = db.create_customer("Mrs Ada Wren", "60000003", phone="+447700900403").id
+    code, out = _run(
+        "schedule", "--customer", str(cid), "--kind", "checkin", "--consent-by", "Ada Wren"
+    )
+    assert code == 0, out
+    [call] = OutboundRecords(db).calls(customer_id=cid)
+    code, out = _run("run-due", "--json")  # in the outbox; not sent here
+    assert code == 0, out
+    [attempt] = OutboundRecords(db).attempts(call.id)
+    config = OutboundConfig.from_settings(get_settings())
+    answer = {"AnsweredBy": "human", "CallSid": "CAcli0001"}
+    assert results.on_answer(db, config, attempt.id, answer).verdict == "human"
+    done = results.finish(db, config, "CAcli0001")  # the line went dead before any answer
+    assert done is not None and done.outcome == "hung_up" and done.end.retry_at is not None
+    code, out = _run("show", str(call.id))
+    assert code == 0, out
+    assert "attempt 1: completed (hung_up) answered by human" in out
+    assert "answered, but the call ended before they said whether they are well" in out
+    assert "; retry at " in out and "next attempt " in out
+    shown = json.loads(out[out.index("{") : out.rindex("}") + 1])
+    assert shown["status"] == "scheduled" and shown["result"]["retries"][0]["result"] == "hung_up"

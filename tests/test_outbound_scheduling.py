@@ -21,12 +21,14 @@ from emergency_contact.contacts import ConsentIn
 from emergency_contact.outbox import outbox_rows
 from emergency_contact.policy import Policy
 from emergency_contact.service import EscalationConfig, EscalationService
+from ivr.outbound import results
 from ivr.outbound.config import OutboundConfig
 from ivr.outbound.hours import CallingHours, Window, next_allowed, next_weekly, parse_weekday
 from ivr.outbound.plans import set_plan, set_preferences
 from ivr.outbound.results import outcome_of
-from ivr.outbound.rules import end_attempt, lock_call
+from ivr.outbound.rules import checkin_settled, end_attempt, lock_call
 from ivr.outbound.scheduler import OutboundScheduler
+from ivr.outbound.service import OutboundService
 
 LONDON = ZoneInfo("Europe/London")
 QUIET = Window.parse("20:00-09:00")
@@ -292,6 +294,98 @@ def test_outcomes_in_a_word() -> None:
     both = {"survey_score": 4, "survey_resolved": "yes"}
     assert outcome_of("survey", both, "hangup:survey_done") == "survey_done"
     assert outcome_of("survey", {"survey_score": 2}, None) == "survey_partial"
+
+
+def test_checkin_not_confirmed_is_tried_again_and_counts_toward_the_attempts(
+    store: Store,
+) -> None:
+    """Someone else answers (tried again 2 hours later), the person hangs up before saying
+    how they are (15 minutes later, moved out of the quiet hours), then stays silent: with the
+    attempts spent the call ends unanswered and `checkin_no_answer` is raised, its evidence
+    saying what each attempt came to."""
+    config = _config(max_attempts=3, unconfirmed_retry_s=900, wrong_person_retry_s=7200)
+    scheduler = OutboundScheduler(store, config)
+    records = OutboundRecords(store)
+    cid = _customer(store, 13)
+    _consent(store, cid)
+    day = date(2026, 3, 10)
+    noon = _at(day, 12).astimezone(UTC)
+    call = scheduler.schedule(cid, "checkin", actor="t", now=noon)
+
+    def answered(at: datetime, ended_by: str | None) -> results.Finished:
+        """A person picks up the attempt placed at `at`; the dialog ends two minutes later
+        with a hangup of reason `ended_by` (None: the line went dead before any)."""
+        [placed] = scheduler.run_due(at)
+        assert placed.action == "queued", placed
+        attempt = records.attempts(call.id)[-1]
+        sid = f"CArules{call.id}n{attempt.number}"
+        form = {"AnsweredBy": "human", "CallSid": sid}
+        assert results.on_answer(store, config, attempt.id, form).verdict == "human"
+        store.start_call(sid, customer_id=cid, direction="outbound")
+        if ended_by:
+            store.add_event(sid, "hangup", data={"reason": ended_by})
+        done = results.finish(store, config, sid, now=at + timedelta(minutes=2))
+        assert done is not None and results.finish(store, config, sid) is None  # once
+        return done
+
+    wrong = answered(noon, "wrong_person")
+    assert wrong.outcome == "wrong_person" and wrong.end is not None
+    assert wrong.end.retry_at == noon + timedelta(minutes=2, hours=2) and not wrong.end.escalate
+    later = records.call(call.id)
+    assert (later.status, later.outcome, later.attempts) == ("scheduled", None, 1)
+    [retry] = later.result["retries"]
+    assert retry["result"] == "wrong_person" and "someone else answered" in retry["why"]
+    assert scheduler.run_due(wrong.end.retry_at - timedelta(seconds=1)) == []  # not before
+    # 19:50: answered, hung up before the wellbeing answer; 15 minutes on is quiet hours
+    evening = _at(day, 19, 50).astimezone(UTC)
+    hung = answered(evening, None)
+    assert hung.outcome == "hung_up" and hung.end is not None
+    morning = _at(day + timedelta(days=1), 9)
+    assert hung.end.retry_at == morning
+    moved = records.call(call.id)
+    assert moved.status == "scheduled" and "quiet hours" in (moved.deferred_reason or "")
+    retry = moved.result["retries"][-1]
+    assert retry["after_attempt"] == 2 and retry["retry_at"] == morning.isoformat()
+    assert "before they said whether they are well" in retry["why"]
+    assert "quiet hours 20:00-09:00" in retry["deferred"]
+    assert scheduler.run_due(_at(day, 23).astimezone(UTC)) == []  # nothing in the night
+    [first, second] = records.attempts(call.id)
+    assert (first.result, first.outcome) == ("completed", "wrong_person")
+    assert (second.result, second.outcome) == ("completed", "hung_up")
+    assert second.detail["retry_at"] == morning.isoformat() and second.detail["why"]
+    # the third and last attempt: silence until the flow gave up
+    silent = answered(morning.astimezone(UTC) + timedelta(minutes=1), "no_reply")
+    assert silent.outcome == "no_reply" and silent.end is not None
+    assert silent.end.final == "unanswered" and silent.end.escalate
+    given_up = records.call(call.id)
+    assert (given_up.status, given_up.outcome) == ("unanswered", "no_reply")
+    assert "nothing was heard" in given_up.result["why"]
+    escalation = EscalationService(
+        store, Policy.load(), EscalationConfig(base_url=lambda: "http://127.0.0.1:9")
+    )
+    service = OutboundService(store, config, escalation)
+    assert service.raise_pending_escalations() == 1
+    assert service.raise_pending_escalations() == 0  # once
+    esc = escalation.get(records.call(call.id).raised_escalation_id)
+    assert esc.trigger_kind == "checkin_no_answer" and esc.customer_id == cid
+    assert esc.call_sid == f"CArules{call.id}n3"  # the last answered call: its transcript
+    outcomes = [a["outcome"] for a in esc.evidence["attempts"]]
+    assert outcomes == ["wrong_person", "hung_up", "no_reply"] and esc.evidence["answered"]
+    assert "not confirmed well after 3 attempt(s)" in esc.evidence["summary"]
+
+
+def test_an_answered_checkin_is_settled_only_by_an_answer_or_a_person() -> None:
+    assert [o for o in ("well", "not_well", "escalated") if checkin_settled(o)] == [
+        "well",
+        "not_well",
+        "escalated",
+    ]
+    unsettled = ("hung_up", "no_reply", "said_goodbye", "wrong_person", "ended")
+    assert not any(checkin_settled(o) for o in unsettled)
+    assert outcome_of("checkin", {}, "hangup:no_reply") == "no_reply"
+    assert outcome_of("checkin", {}, "hangup:caller_goodbye") == "said_goodbye"
+    assert outcome_of("reminder", {}, "hangup:caller_goodbye") == "heard"  # as before
+    assert outcome_of("checkin", {}, "transfer:distress") == "escalated"
 
 
 def test_the_customers_own_window_is_respected(store: Store) -> None:

@@ -191,7 +191,11 @@ def list_(
     table = Table("id", "kind", "customer", "status", "due (local)", "tries", "outcome", "note")
     for c in calls:
         zone = _customer_zone(service, c.customer_id)
-        note = c.deferred_reason or (c.topic or "") or (f"agent {c.agent}" if c.agent else "")
+        retries = (c.result or {}).get("retries") or []
+        retry = f"retry: {retries[-1]['why']}" if retries and c.status == "scheduled" else ""
+        note = (
+            c.deferred_reason or retry or (c.topic or "") or (f"agent {c.agent}" if c.agent else "")
+        )
         table.add_row(
             str(c.id),
             c.kind,
@@ -257,19 +261,29 @@ def run_due(
 
 @app.command()
 def show(call_id: int) -> None:
-    """One call with every attempt and its result."""
+    """One call with every attempt, its result, and why it was tried again."""
     _, service = _service(with_escalation=False)
     call = service.records.call(call_id)
     if call is None:
         _fail(f"no outbound call {call_id}")
     console.print_json(json.dumps(call.to_dict()))
+    zone = _customer_zone(service, call.customer_id)
     for a in service.records.attempts(call_id):
+        detail = a.detail or {}
         console.print(
             f"attempt {a.number}: {a.result}"
             + (f" ({a.outcome})" if a.outcome else "")
             + (f" answered by {a.answered_by}" if a.answered_by else "")
             + f" at {a.started_at:%Y-%m-%d %H:%M:%S}"
+            + (f": {detail['why']}" if detail.get("why") else "")
+            + (
+                f"; retry at {_local(datetime.fromisoformat(detail['retry_at']), zone)}"
+                if detail.get("retry_at")
+                else ""
+            )
         )
+    if call.status == "scheduled" and call.attempts:
+        console.print(f"next attempt {_local(call.due_at, zone)}")
 
 
 @app.command()

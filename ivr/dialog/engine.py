@@ -96,6 +96,7 @@ class DialogEngine:
         self._last_says: list[Say] = []
         self._history: list[str] = []
         self._failures = 0
+        self._silences = 0  # the failures at this question that were silence
         self._step_failed: str | None = None  # a step failed in the states being passed
         self._buffer = ""
         self._rate_changed = False
@@ -301,6 +302,7 @@ class DialogEngine:
                 self._state = target
                 self._step_failed = None
                 self._failures = 0
+                self._silences = 0
                 self._buffer = ""
                 if not self._history or self._history[-1] != target:
                     self._history = (self._history + [target])[-20:]
@@ -553,10 +555,15 @@ class DialogEngine:
     def _fail(self, kind: str) -> None:
         s = self.flow.states[self._state or ""]
         self._failures += 1
+        if kind == "no_input":
+            self._silences += 1
         self._buffer = ""
         self.emit(Event("failure", {"state": s.name, "kind": kind, "count": self._failures}))
         if self._failures >= self.flow.defaults.max_failures:
-            self._run(s.on_failures or self.flow.failures_state)
+            if s.on_silence and self._silences == self._failures:  # nothing heard at all
+                self._run(s.on_silence)
+            else:
+                self._run(s.on_failures or self.flow.failures_state)
             return
         self._say_key(s, s.reprompt or "")
         self._emit_listen()

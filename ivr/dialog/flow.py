@@ -19,7 +19,9 @@ A flow file holds `name`, `start`, `defaults`, `global_intents` (intent -> state
 - `hangup`: `say`, then end the call.
 
 Prompts in `say` are keys, or mappings `{key, interruptible: false, when: variable, slow: true}`.
-Input states may set `timeout_s`, `back` (state or `@repeat`) and `on_failures` (state).
+Input states may set `timeout_s`, `back` (state or `@repeat`), `on_failures` (state) and
+`on_silence` (state: where to go instead of `on_failures` when every failed try at this
+question was silence, nothing heard and no key pressed).
 Targets may be `@return`: back to the question asked before this one (after "goodbye?" or
 "a person?" is declined).
 """
@@ -74,7 +76,7 @@ ENGINE_PROMPTS = (
 REQUIRED_GLOBALS = ("repeat", "slower", "more_time", "back", "person", "emergency")
 
 _COMMON = {"type", "say"}
-_INPUT = _COMMON | {"reprompt", "timeout_s", "back", "on_failures"}
+_INPUT = _COMMON | {"reprompt", "timeout_s", "back", "on_failures", "on_silence"}
 _FIELDS: dict[str, set[str]] = {
     "message": _COMMON | {"next"},
     "action": {"type", "run", "args", "outcomes"},
@@ -137,6 +139,7 @@ class State:
     zero_for_person: bool = True
     back: str | None = None
     on_failures: str | None = None
+    on_silence: str | None = None
     reason: str = ""
     priority: str = "normal"
     timeout_s: float | None = None
@@ -165,7 +168,7 @@ class State:
 
     def targets(self) -> list[str]:
         """Every state this one can lead to."""
-        out = [self.next, self.yes, self.no, self.back, self.on_failures]
+        out = [self.next, self.yes, self.no, self.back, self.on_failures, self.on_silence]
         out += [c.next for c in self.choices]
         out += list(self.keys.values()) + list(self.outcomes.values())
         return [t for t in out if t]
@@ -280,7 +283,7 @@ def _parse_state(name: str, raw: Any) -> State:
     keys = {str(k): str(v) for k, v in (raw.get("keys") or {}).items()}
     outcomes = {str(k): str(v) for k, v in (raw.get("outcomes") or {}).items()}
     opt = {k: raw[k] for k in ("reprompt", "next", "yes", "no", "run", "store", "back") if k in raw}
-    opt |= {k: raw[k] for k in ("on_failures", "reason", "priority") if k in raw}
+    opt |= {k: raw[k] for k in ("on_failures", "on_silence", "reason", "priority") if k in raw}
     opt = {k: str(v) for k, v in opt.items()}
     return State(
         name=name,

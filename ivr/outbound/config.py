@@ -23,6 +23,8 @@ class OutboundConfig:
     default_zone: str = "Europe/London"
     max_attempts: int = 2
     retry_after_s: int = 900
+    unconfirmed_retry_s: int = 900  # a check-in answered, the person's wellbeing not heard
+    wrong_person_retry_s: int = 7200  # a check-in someone else answered
     ring_timeout_s: int = 40
     attempt_timeout_s: int = 1800
     survey_delay_s: int = 7200
@@ -51,6 +53,8 @@ class OutboundConfig:
             default_zone=settings.outbound_timezone,
             max_attempts=settings.outbound_max_attempts,
             retry_after_s=settings.outbound_retry_after_s,
+            unconfirmed_retry_s=settings.outbound_unconfirmed_retry_s,
+            wrong_person_retry_s=settings.outbound_wrong_person_retry_s,
             ring_timeout_s=settings.outbound_ring_timeout_s,
             attempt_timeout_s=settings.outbound_attempt_timeout_s,
             survey_delay_s=settings.outbound_survey_delay_s,

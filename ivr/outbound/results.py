@@ -25,7 +25,7 @@ from emergency_contact.outbox import enqueue
 from ivr.dialog.outbound_steps import ANSWER_EVENT
 from ivr.outbound.config import OutboundConfig
 from ivr.outbound.messages import reminder_sms
-from ivr.outbound.rules import AttemptEnd, end_attempt, lock_call
+from ivr.outbound.rules import AttemptEnd, checkin_settled, end_attempt, end_unconfirmed, lock_call
 from ivr.outbound.scheduler import OUTBOX_SMS_KIND
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,8 @@ class Answer:
 
 @dataclass
 class Finished:
-    """What a finished conversation changed (for the service: SMS queued, escalations...)."""
+    """What a finished conversation changed (for the service: SMS queued, escalations...);
+    `end` when it did not settle its call (a check-in not confirmed: tried again, or given up)."""
 
     call_id: int
     kind: str
@@ -60,6 +61,7 @@ class Finished:
     sms_queued: bool = False
     survey_id: int | None = None
     answers: dict[str, Any] = field(default_factory=dict)
+    end: AttemptEnd | None = None
 
 
 def _lock_attempt(
@@ -144,6 +146,8 @@ def _answers(store: Store, call_sid: str) -> tuple[dict[str, Any], str | None, s
             answers[str(data["name"])] = data.get("value")
         elif e.kind in ("hangup", "transfer"):
             ended = f"{e.kind}:{data.get('reason', '')}"
+        elif e.kind == "handoff_agent" and ended is None:  # the session's own (voice cues)
+            ended = f"transfer:{data.get('reason', '')}"
         elif e.kind == "input" and data.get("state") in SURVEY_STATES:
             if data.get("kind") == "dtmf":
                 vias.add("keypad")
@@ -157,11 +161,15 @@ def outcome_of(kind: str, answers: dict[str, Any], ended: str | None) -> str:
     reason = (ended or "").partition(":")[2]
     if reason == "wrong_person":
         return "wrong_person"
+    if reason == "no_reply":  # silence until the flow gave up
+        return "no_reply"
     if kind == "checkin":
         if answers.get("checkin") == "well":
             return "well"
         if answers.get("checkin") == "not_well":
             return "not_well"
+        if reason == "caller_goodbye":
+            return "said_goodbye"
     elif kind == "reminder":
         if answers.get("reminder") == "text":
             return "text_requested"
@@ -181,9 +189,13 @@ def outcome_of(kind: str, answers: dict[str, Any], ended: str | None) -> str:
     return "ended"
 
 
-def finish(store: Store, config: OutboundConfig, call_sid: str) -> Finished | None:
+def finish(
+    store: Store, config: OutboundConfig, call_sid: str, now: datetime | None = None
+) -> Finished | None:
     """The answered call's dialog is over: store its outcome (and survey answers), queue the
-    text message a reminder call promised. Idempotent: None once the call is finished."""
+    text message a reminder call promised. A check-in that did not hear how the person is (and
+    was not taken over by a person) is not completed: it is tried again or given up
+    (`rules.end_unconfirmed`). Idempotent: None once the call is finished."""
     with store.read() as session:
         attempt = session.scalars(
             select(OutboundAttemptRow)
@@ -195,7 +207,7 @@ def finish(store: Store, config: OutboundConfig, call_sid: str) -> Finished | No
     if attempt_id is None:
         return None
     answers, ended, vias = _answers(store, call_sid)
-    now = utcnow()
+    now = now or utcnow()
     with store.write() as session:
         found = _lock_attempt(session, attempt_id)
         if found is None:
@@ -207,17 +219,22 @@ def finish(store: Store, config: OutboundConfig, call_sid: str) -> Finished | No
         attempt.result = "completed"
         attempt.outcome = outcome
         attempt.ended_at = now
-        call.status = "completed"
-        call.outcome = outcome
+        attempt.detail = {**(attempt.detail or {}), "ended": ended}
         call.result = {**(call.result or {}), "answers": answers, "ended": ended}
         call.updated_at = now
-        if call.raised_escalation_id is None:  # "no" on a check-in, a person asked for...
-            call.raised_escalation_id = session.scalar(
-                select(EscalationRow.id)
-                .where(EscalationRow.call_sid == call_sid)
-                .order_by(EscalationRow.id.desc())
-                .limit(1)
-            )
+        raised = session.scalar(  # "no" on a check-in, a person asked for, a distress cue...
+            select(EscalationRow.id)
+            .where(EscalationRow.call_sid == call_sid)
+            .order_by(EscalationRow.id.desc())
+            .limit(1)
+        )
+        if call.kind == "checkin" and raised is None and not checkin_settled(outcome):
+            end = end_unconfirmed(session, call, attempt, outcome, now, config)
+            return Finished(call.id, call.kind, outcome, answers=answers, end=end)
+        call.status = "completed"
+        call.outcome = outcome
+        if call.raised_escalation_id is None:
+            call.raised_escalation_id = raised
         done = Finished(call.id, call.kind, outcome, answers=answers)
         if call.kind == "survey" and ("survey_score" in answers or "survey_resolved" in answers):
             done.survey_id = _store_survey(session, call, answers, vias, now)

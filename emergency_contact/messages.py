@@ -51,7 +51,8 @@ TEXTS: dict[str, dict[str, str]] = {
         # check-in calls the service places (issue 8): we called them, not they us
         "contact_call_checkin_no_answer": (
             "Hello. This is {service} calling about your {relationship}, {caller}. We called "
-            "{them} for a check-in today and nobody answered, the last time at {time}. Press 1 "
+            "{them} for a check-in today and could not hear from {them} that all is well, the "
+            "last time at {time}. Press 1 "
             "if you can go to {them} or call {them} now. Press 2 to hear this message again."
         ),
         "contact_call_checkin_not_well": (
@@ -61,7 +62,8 @@ TEXTS: dict[str, dict[str, str]] = {
             "Press 2 to hear this message again."
         ),
         "sms_checkin_no_answer": (
-            "{service}: {caller} did not answer our check-in calls today (last at {time}). "
+            "{service}: we could not hear from {caller} that all is well on our check-in calls "
+            "today (last at {time}). "
             "Reply YES if you can go to {them} or call {them} now. Details: {link}"
         ),
         "sms_checkin_not_well": (

@@ -230,6 +230,18 @@ class Endpointer:
             return []
         return [self._end("flush", min(self._last_speech_end + self._post_frames, self._n))]
 
+    def settled_audio(self) -> tuple[float, bytes] | None:
+        """While an utterance is in progress and the caller has been silent for at least the
+        post-roll: (the utterance's speech end, seconds; the audio it will hold if no more
+        speech comes), byte for byte what its `UtteranceEnded` will carry then. Recognition can
+        start on it during the rest of the trailing silence and be used if the utterance ends
+        with the same audio. None otherwise."""
+        if not self._in_utt or self._n - self._last_speech_end < self._post_frames:
+            return None
+        end = self._last_speech_end + self._post_frames
+        audio = bytes(self._audio[: (end - self._audio_start) * self._vad.frame_bytes])
+        return self._t(self._last_speech_end), audio
+
     # ------------------------------------------------------------------ internals
 
     def _frames(self, seconds: float) -> int:

@@ -502,3 +502,32 @@ def test_speaking_rate_of_real_speech_from_endpointer_timings() -> None:
     assert len(rates) >= 8
     # professional prompt voices talk at an ordinary conversational pace
     assert sr.caller_wpm is not None and 110 <= sr.caller_wpm <= 230
+
+
+@pytest.mark.parametrize("a, b", pairs(4, seed=3), ids=lambda r: r.name)
+def test_settled_audio_is_the_utterance_to_be_during_the_trailing_silence(a: Rec, b: Rec) -> None:
+    # two real recordings 0.9 s apart: one utterance at the defaults. During the mid pause the
+    # settled audio is offered and then outgrown (speech resumed); during the final trailing
+    # silence it is byte for byte the audio the UtteranceEnded then carries.
+    x = pcm(joined(a, b, gap=0.9))
+    ep = Endpointer()
+    offers: list[tuple[float, float, bytes]] = []  # (time offered, speech end, audio)
+    ended = []
+    step = int(0.02 * RATE) * 2
+    for i in range(0, len(x), step):
+        for e in ep.feed(x[i : i + step]):
+            if isinstance(e, UtteranceEnded):
+                ended.append((ep.time_s, e))
+        settled = ep.settled_audio()
+        if settled and (not offers or offers[-1][1] != settled[0]):
+            offers.append((ep.time_s, *settled))
+        if not ep.in_utterance:
+            assert settled is None
+    ((ended_at, u),) = ended
+    assert len(offers) >= 2  # the mid-utterance pause, then the end
+    mid, last = offers[0], offers[-1]
+    assert mid[2] != u.audio and len(mid[2]) < len(u.audio)  # speech came back: outgrown
+    assert last[1] == u.speech_end_s and last[2] == u.audio
+    # offered one post-roll after the speech ended, long before the utterance ended
+    assert last[0] - last[1] == pytest.approx(EndpointerConfig().post_roll_s, abs=0.03)
+    assert ended_at - last[0] >= 0.85  # the head start recognition gets (1.2 s - 0.3 s)

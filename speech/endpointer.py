@@ -180,6 +180,7 @@ class Endpointer:
         self._last_speech_end = 0
         self._pauses: list[int] = []
         self._audio = bytearray()
+        self._settled: tuple[tuple[int, int], tuple[float, bytes]] | None = None
 
     # ------------------------------------------------------------------ public
 
@@ -238,9 +239,12 @@ class Endpointer:
         with the same audio. None otherwise."""
         if not self._in_utt or self._n - self._last_speech_end < self._post_frames:
             return None
-        end = self._last_speech_end + self._post_frames
-        audio = bytes(self._audio[: (end - self._audio_start) * self._vad.frame_bytes])
-        return self._t(self._last_speech_end), audio
+        key = (self._audio_start, self._last_speech_end)
+        if self._settled is None or self._settled[0] != key:  # copied once per pause
+            end = self._last_speech_end + self._post_frames
+            audio = bytes(self._audio[: (end - self._audio_start) * self._vad.frame_bytes])
+            self._settled = (key, (self._t(self._last_speech_end), audio))
+        return self._settled[1]
 
     # ------------------------------------------------------------------ internals
 

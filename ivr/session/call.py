@@ -21,6 +21,14 @@ from ivr.dialog.actions import Event, Hangup, Listen, Say, SetRate, Transfer, Us
 from ivr.dialog.engine import DialogEngine
 from ivr.session.cues import CallCues, CueOutcome
 from ivr.session.events import SessionEvent
+from ivr.session.faults import (
+    APOLOGY_KEYS,
+    DIALOG_ERROR,
+    FALLBACK_SAY,
+    DialogFault,
+    error_text,
+    fault_data,
+)
 from ivr.session.language import DialectChoice, LanguageRegistry, LanguageSetup
 from speech import mulaw
 from speech.asr.base import AsyncStream, Engine, Recognition
@@ -127,6 +135,7 @@ class CallSession:
         self._warned = False
         self._ending = False
         self._stopped = False
+        self._failed = False  # a dialog error: the apology and a person are on their way
         self._lock = asyncio.Lock()  # one input handled at a time, in order
         self._tasks: set[asyncio.Task[Any]] = set()
         self._listen: Listen | None = None
@@ -176,8 +185,30 @@ class CallSession:
             return None
 
     # ---- CallHandler -----------------------------------------------------------------------
+    @property
+    def failed(self) -> bool:
+        """True after a dialog error: the caller is on the way to a person (apology, then a
+        transfer) and the dialog hears no more input."""
+        return self._failed
+
+    @property
+    def handed_on(self) -> bool:
+        """True once the call is being handed on (a transfer or hang-up, or after a dialog
+        error): the dialog hears no more input."""
+        return self._ending or self._failed
+
     async def on_start(self, start: Any) -> None:
+        """Begin the call. Never raises for a fault in the dialog (or in setting it up): the
+        caller then hears the apology and goes to a person (`_dialog_failed`)."""
         self.call_sid = start.call_sid
+        try:
+            await self._begin(start)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await self._dialog_failed("start", exc)
+
+    async def _begin(self, start: Any) -> None:
         params = dict(getattr(start, "custom_parameters", {}) or {})
         caller = params.get("from") or params.get("From")
         # --- outbound calls (issue 8): a call the service placed (found by its CallSid, which
@@ -247,7 +278,7 @@ class CallSession:
     async def on_audio(self, payload: bytes) -> None:
         pcm = mulaw.decode(payload)
         self.samples_in += len(payload)
-        if self._listening and not self._ending:
+        if self._listening and not self.handed_on:
             self._listen_samples += len(payload)
             await self._maybe_warn()
         for event in self.endpointer.feed(pcm):
@@ -300,6 +331,8 @@ class CallSession:
             if self._ending:
                 await self.sink.close()
                 return
+            if self._failed:
+                return  # the apology and the transfer follow; no more questions
             self._start_listening()
             while self._queued_keys and not self._playing and not self._ending:
                 digit = self._queued_keys.pop(0)
@@ -357,6 +390,8 @@ class CallSession:
         current question is asked again in the new wording, voice and recognizer."""
         if self.dialog is None:
             raise RuntimeError("the call has not started")
+        if self._failed:
+            raise RuntimeError("the call is on its way to a person after a dialog error")
         if self.deps.languages is not None:
             setup = await asyncio.to_thread(self.deps.languages.get, dialect)
             prompts, lexicon = setup.prompts, setup.lexicon
@@ -416,24 +451,37 @@ class CallSession:
         switch they bring applies from the next prompt); recorded as `dialect_evidence`."""
         models = await pending
         async with self._lock:
-            if self.choice is None or self._stopped:
+            if self.choice is None or self._stopped or self._failed:
                 return
             decision = self.choice.observe_models(heard, confidence, models)
             if models and self.choice.evidence:
                 data = self.choice.evidence[-1].to_dict()
                 self._emit("dialect_evidence", **data)
                 self._write(self.deps.store.add_event, self.call_sid, "dialect_evidence", data=data)
-            await self._switch_dialect(decision)
+            try:
+                await self._switch_dialect(decision)
+            except DialogFault as fault:
+                await self._dialog_failed(fault.where, fault.error)
 
     async def _switch_dialect(self, decision: DialectDecision | None) -> None:
         """Switch to a detected dialect (wording, then voice, recognizer and profile follow
-        the dialog's `dialect_changed`)."""
+        the dialog's `dialect_changed`). A pack that cannot be loaded or does not fit the flow
+        changes nothing (event `dialect_failed`); any other exception is a `DialogFault`."""
         assert self.dialog is not None
-        if decision is not None and self.deps.languages is not None:
+        if decision is None or self.deps.languages is None:
+            return
+        try:
             lp = await asyncio.to_thread(self.deps.languages.get, decision.dialect)
-            await self._run(
-                self.dialog.set_language_pack(lp.prompts, lp.lexicon, dialect=lp.dialect)
-            )
+            actions = self.dialog.set_language_pack(lp.prompts, lp.lexicon, dialect=lp.dialect)
+        except (ValueError, OSError) as exc:  # FlowError, PackError: nothing was changed
+            log.warning("call %s: dialect %s not used: %s", self.call_sid, decision.dialect, exc)
+            data = {"dialect": decision.dialect, "error": error_text(exc), "source": "detected"}
+            self._emit("dialect_failed", **data)
+            self._write(self.deps.store.add_event, self.call_sid, "dialect_failed", data=data)
+            return
+        except Exception as exc:
+            raise DialogFault("dialect_switch", exc) from exc
+        await self._run(actions)
 
     def _dialect(self) -> str:
         """The dialect the caller is heard in now ("" when the deployment has only one)."""
@@ -476,7 +524,7 @@ class CallSession:
                 await self._barge_in()
             self._listen_samples = 0
         elif isinstance(event, UtteranceEnded):
-            if self._playing or self._ending or not self._listening:
+            if self._playing or self.handed_on or not self._listening:
                 return  # spoke over a notice that cannot be interrupted: not an answer
             self._listening = False  # the answer is in: no time limit while it is understood
             task = asyncio.create_task(self._recognise(event))
@@ -505,6 +553,9 @@ class CallSession:
             await self._recognise_inner(utt)
         except asyncio.CancelledError:
             raise
+        except DialogFault as fault:  # the dialog, not the recognizer, failed on this answer
+            async with self._lock:
+                await self._dialog_failed(fault.where, fault.error)
         except Exception:
             # one bad utterance must never end or stall the call: treat it as not understood
             log.exception("recognition failed (call %s)", self.call_sid)
@@ -583,13 +634,13 @@ class CallSession:
             inp = UserInput(
                 kind="speech" if heard else "no_match",
                 text=heard,
-                intent=self.dialog.intent_for(heard) if heard else None,
+                intent=self._intent_for(heard) if heard else None,
                 confidence=rec.confidence,
             )
         elif (phrase := self._accepted_phrase(rec, listen, extra)) is None:
             # Asymmetric costs: a doubtful "help" or "a person" is still honoured (a needless
             # transfer costs a minute; an ignored cry for help can cost far more).
-            doubtful = self.dialog.intent_for(rec.text) if rec.text.strip() else None
+            doubtful = self._intent_for(rec.text) if rec.text.strip() else None
             if doubtful in SAFETY_INTENTS:
                 inp = UserInput(
                     kind="speech",
@@ -606,7 +657,7 @@ class CallSession:
                 kind="speech",
                 text=rec.text,
                 phrase=phrase,
-                intent=intent or self.dialog.intent_for(phrase),
+                intent=intent or self._intent_for(phrase),
                 confidence=rec.confidence,
             )
         if self.choice is not None:  # the words now; the candidates' evidence when it is ready
@@ -662,6 +713,15 @@ class CallSession:
         if outcome is not None and outcome.escalate and not self._ending:
             await self._escalate_on_cues(outcome)
 
+    def _intent_for(self, text: str) -> str | None:
+        """The dialog's reading of an answer; its failure is a `DialogFault` (not a bad
+        utterance to be asked again)."""
+        assert self.dialog is not None
+        try:
+            return self.dialog.intent_for(text)
+        except Exception as exc:
+            raise DialogFault("speech", exc) from exc
+
     @staticmethod
     def _commands(listen: Listen, phrases: list[str]) -> list[str]:
         """In a digit entry, the phrases that are commands ("person", "repeat"): heard only as
@@ -703,21 +763,110 @@ class CallSession:
         await self._run(actions)
 
     def _prompt_text(self, key: str) -> str:
+        """The raw text of prompt `key` in the call's wording ("" if it has none)."""
         prompts = self.dialog.prompts if self.dialog is not None else None
+        if prompts is None and self.setup is not None:
+            prompts = self.setup.prompts  # the dialog could not be built: the caller's wording
         if prompts is not None and key in prompts:
             return prompts.texts[key]
         return self.deps.bundle.prompts.texts.get(key, "")
 
     async def _handle(self, inp: UserInput) -> None:
-        assert self.dialog is not None
-        before = self.dialog.state
-        # the dialog may call the store (PIN checks take ~0.1 s): keep it off the event loop
-        actions = await asyncio.to_thread(self.dialog.handle, inp)
-        if self.dialog.state != before:
-            self._emit("state", before=before, after=self.dialog.state)
-        await self._run(actions)
+        """One input to the dialog and its reply (called holding `_lock`). An exception in
+        the dialog or in performing its reply never leaves the caller in silence: see
+        `_dialog_failed`."""
+        if self.handed_on or self.dialog is None:
+            return  # handed on (or being handed on after a fault): the dialog hears no more
+        try:
+            before = self.dialog.state
+            # the dialog may call the store (PIN checks take ~0.1 s): keep it off the event loop
+            actions = await asyncio.to_thread(self.dialog.handle, inp)
+            if self.dialog.state != before:
+                self._emit("state", before=before, after=self.dialog.state)
+            await self._run(actions)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await self._dialog_failed(inp.kind, exc)
+            return
         if not self._pending_marks and not self._ending:
             self._start_listening()  # nothing to play (e.g. one more digit): keep listening
+
+    # ---- dialog errors ---------------------------------------------------------------------
+    async def _dialog_failed(self, where: str, error: BaseException) -> None:
+        """An exception escaped a dialog entry point (`where`: start, dtmf, speech, no_input,
+        ...). It is logged and stored (event `dialog_error`); the caller hears the apology
+        (`step_failed`, then `transfer_person`) and is transferred with the reason
+        "dialog_error", as an explicit request for a person is (escalation, hand-off package).
+        Called with or without `_lock` held; never raises."""
+        state = self.dialog.state if self.dialog is not None else None
+        data = fault_data(where, state, error)
+        log.error(
+            "dialog error on %s in state %s (call %s, %s): %s",
+            where,
+            state,
+            self.call_sid,
+            self.channel,
+            data["error"],
+            exc_info=error,
+        )
+        self._emit(DIALOG_ERROR, **data)
+        self._write(self.deps.store.add_event, self.call_sid, DIALOG_ERROR, data=data)
+        if self.handed_on or self._stopped:
+            return  # already on its way to a person (or the caller has gone)
+        self._failed = True
+        self._listening = False
+        self._queued_keys.clear()
+        try:
+            actions: list[Any] = []
+            for key in APOLOGY_KEYS:
+                text = self._prompt_text(key)
+                if text:
+                    actions.append(Say(key, text, False))
+            actions.append(Transfer(DIALOG_ERROR, "normal", self.customer_id))
+            await self._run(actions)
+        except asyncio.CancelledError:
+            raise
+        except Exception as again:
+            log.error(
+                "call %s: the apology after a dialog error failed too; handing on without it",
+                self.call_sid,
+                exc_info=again,
+            )
+            await self._hand_on_anyway()
+
+    async def _hand_on_anyway(self) -> None:
+        """Last resort after a dialog error (our own speech failed as well): Twilio says
+        `FALLBACK_SAY` (English calls, when nothing of the apology is still playing) and dials a
+        person; a kiosk page is told the conversation has ended. Never raises."""
+        from ivr.twilio.handoff import Handoff
+
+        if self.dialog is not None:
+            language = self.dialog.language
+        else:
+            language = self.setup.language if self.setup else self.deps.bundle.prompts.language
+        english = (language or "").split("-")[0] == "en"
+        say_text = FALLBACK_SAY if english and not self._pending_marks else ""
+        try:
+            await self._hand_on(
+                Transfer(DIALOG_ERROR, "normal", self.customer_id),
+                say_text=say_text,
+                notices=False,
+            )
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("call %s: hand-off after a dialog error failed", self.call_sid)
+        self._ending = True
+        self._pending_marks.clear()
+        try:
+            self.deps.handoffs.set(
+                self.call_sid, Handoff(kind="agent", reason=DIALOG_ERROR, say_text=say_text)
+            )
+            await self.sink.close()
+        except Exception:
+            log.exception("call %s: could not close the stream after a dialog error", self.call_sid)
 
     # ---- actions ---------------------------------------------------------------------------
     async def _run(self, actions: list[Any]) -> None:
@@ -799,7 +948,12 @@ class CallSession:
     def _voice(self, rate_wpm: int | None = None) -> Any:
         return self.voice.with_(rate_wpm=rate_wpm or self.rate_wpm)
 
-    async def _hand_on(self, action: Transfer | Hangup) -> None:
+    async def _hand_on(
+        self, action: Transfer | Hangup, *, say_text: str = "", notices: bool = True
+    ) -> None:
+        """Hand the call on: an escalation for a transfer (its safety notices spoken unless
+        `notices` is False), the decision for `/twilio/next` (`say_text`: said by Twilio
+        before it dials or hangs up), and the stream closed once the last prompt has played."""
         from ivr.twilio.handoff import Handoff
 
         kind = "agent" if isinstance(action, Transfer) else "hangup"
@@ -825,13 +979,15 @@ class CallSession:
                     severity=decision.severity,
                     trigger=decision.trigger.kind,
                 )
-                for notice in decision.notices:
+                for notice in decision.notices if notices else ():
                     for _ in range(notice.repeat):
                         say = Say(notice.key, notice.text, False, notice.rate_wpm)
                         await self._say(say)
         # --- end escalation
         self._ending = True
-        self.deps.handoffs.set(self.call_sid, Handoff(kind=kind, reason=action.reason, say_text=""))
+        self.deps.handoffs.set(
+            self.call_sid, Handoff(kind=kind, reason=action.reason, say_text=say_text)
+        )
         self._write(
             self.deps.store.add_event,
             self.call_sid,

@@ -196,13 +196,18 @@ class KioskVisit:
         from ivr.flows.packs import language_pack
 
         session = self._session()
+        if session.failed:  # a fault in the conversation: the visitor is going to a person
+            raise KioskError("the conversation is being handed on to a person")
         if session.dialog is None:
             raise KioskError("the visit has not started")
         try:
             await asyncio.to_thread(language_pack, dialect)
         except Exception as exc:
             raise KioskError(f"unknown or broken dialect {dialect!r}: {exc}") from None
-        await session.switch_dialect(dialect, source=f"kiosk_staff:{self.staff}")
+        try:
+            await session.switch_dialect(dialect, source=f"kiosk_staff:{self.staff}")
+        except ValueError as exc:  # its wording does not fit the flow: nothing was changed
+            raise KioskError(f"dialect {dialect!r} cannot be used here: {exc}") from None
         return dialect
 
     async def end(self) -> None:

@@ -13,8 +13,9 @@
   POST /api/kiosk/visits/{sid}/end
   WS   /kiosk/audio?visit={sid}                 see `ivr.session.kiosk`; the page sends
       {"type": "hello", "rate": 16000} then binary PCM16 frames, echoes {"type": "mark"};
-      the server sends binary PCM16 8 kHz replies, {"type": "mark"|"clear"|"ended"} and
-      {"type": "transcript", "speaker", "text", "intent"} lines.
+      the server sends binary PCM16 8 kHz replies, {"type": "mark"|"clear"|"ended"},
+      {"type": "transcript", "speaker", "text", "intent"} lines and {"type": "error",
+      "detail"} (a message for staff: a bad request, or a fault on our side).
 
 Visits are calls with channel "kiosk": the agent console shows them in the same history.
 Visits are kept in memory by the instance that serves their websocket; nothing times out.
@@ -46,6 +47,15 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["kiosk"])
 
 KIOSK_ROLES = ("kiosk_staff", "supervisor")
+# what the page shows staff on a fault (never the exception text: it may hold what was said)
+DIALOG_FAULT = (
+    "Something went wrong in the conversation on our side. The visitor has heard an apology "
+    "and is being put through to a person."
+)
+SERVER_FAULT = (
+    "The connection to the conversation failed on our side. Use the escalation button if the "
+    "visitor needs a person, or end the visit and start a new one."
+)
 kiosk_api = require_role(*KIOSK_ROLES)
 kiosk_page = require_role(*KIOSK_ROLES, page=True)
 MAX_RESULTS = 10
@@ -415,6 +425,13 @@ async def kiosk_audio(websocket: WebSocket) -> None:
             with contextlib.suppress(Exception):
                 await send_json({"type": "error", "detail": str(exc)})
                 await websocket.close(code=1003)
+        except Exception:
+            # a fault of ours: the page says so plainly (never a silent, frozen page); the
+            # visit itself stays, so staff can use the escalation button or end it
+            log.exception("kiosk visit %s: the audio socket failed", visit.call_sid)
+            with contextlib.suppress(Exception):
+                await send_json({"type": "error", "detail": SERVER_FAULT})
+                await websocket.close(code=1011)
         finally:
             forwarder.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -454,6 +471,8 @@ def _transcript_line(event: dict[str, Any]) -> dict[str, Any] | None:
         }
     if event.get("kind") == "prompt":
         return {"type": "transcript", "speaker": "system", "text": data.get("text", "")}
+    if event.get("kind") == "dialog_error":  # the visitor is being put through to a person
+        return {"type": "error", "detail": DIALOG_FAULT, "where": data.get("where")}
     if event.get("kind") == "escalation":
         return {"type": "escalated", "id": data.get("id"), "severity": data.get("severity")}
     return None

@@ -7,6 +7,7 @@
   const status = (t) => { $("kiosk-status").textContent = t; };
   let customer = null, visit = null, ws = null, ctx = null, stream = null, node = null;
   let playAt = 0; let sources = []; let markTimers = [];
+  let problem = null, ended = false, leaving = false;  // what the server said went wrong; the visit's end
 
   function showVisitor(c) {
     customer = c;
@@ -95,7 +96,8 @@
   }
   function addLine(speaker, text, intent) {
     const li = Care.el("li", null, "who-" + (speaker === "visitor" ? "caller" : "system"));
-    li.appendChild(Care.el("span", speaker === "visitor" ? "Visitor" : "Care line", "speaker"));
+    const who = speaker === "visitor" ? "Visitor" : speaker === "problem" ? "Problem" : "Care line";
+    li.appendChild(Care.el("span", who, "speaker"));
     li.appendChild(document.createTextNode(" "));
     li.appendChild(Care.el("span", text, "text"));
     if (intent) li.appendChild(Care.el("span", " → " + intent, "intent"));
@@ -115,6 +117,7 @@
     try {
       ctx = ctx || new AudioContext();
       await ctx.resume();
+      problem = null; ended = false; leaving = false;
       visit = (await Care.api("POST", "/api/kiosk/visits", { customer_id: customer ? customer.id : null })).call_sid;
       ws = new WebSocket(Care.wsUrl("/kiosk/audio?visit=" + encodeURIComponent(visit)));
       ws.binaryType = "arraybuffer";
@@ -129,15 +132,27 @@
         else if (msg.type === "clear") clearPlayback();
         else if (msg.type === "transcript") addLine(msg.speaker, msg.text, msg.intent);
         else if (msg.type === "escalated") $("escalate-result").textContent = "An agent has been asked to help (" + msg.severity + ").";
-        else if (msg.type === "ended") status("The conversation has been handed on. The visit record is kept.");
-        else if (msg.type === "error") status("Problem: " + msg.detail);
+        else if (msg.type === "ended") {
+          ended = true;
+          status((problem ? "Problem: " + problem + " " : "") + "The conversation has been handed on. The visit record is kept.");
+        } else if (msg.type === "error") {
+          problem = msg.detail; status("Problem: " + msg.detail); addLine("problem", msg.detail);
+        }
       };
-      ws.onclose = () => { $("mic-status").textContent = "Microphone off."; };
+      ws.onclose = (ev) => {
+        $("mic-status").textContent = "Microphone off.";
+        if (!ended && !leaving && ev.code !== 1000) {
+          // never a page that looks alive when the conversation behind it has stopped
+          status((problem ? "Problem: " + problem + " " : "") + "The conversation has stopped (connection closed, code " + ev.code +
+            "). Use the escalation button if the visitor needs a person, or end the visit and start again.");
+        }
+      };
       $("talk").hidden = false; $("end-visit").disabled = false;
       status("Visit started. The visitor can talk now.");
     } catch (e) { status("Could not start: " + e.message); $("start-visit").disabled = false; }
   });
   $("end-visit").addEventListener("click", async () => {
+    leaving = true;
     try { await Care.api("POST", "/api/kiosk/visits/" + encodeURIComponent(visit) + "/end"); } catch (e) { /* already ended */ }
     if (stream) stream.getTracks().forEach((t) => t.stop());
     if (ws) ws.close();

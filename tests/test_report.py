@@ -1,7 +1,8 @@
 """`ivr report` on real SQLite and PostgreSQL: a database seeded with known calls, answers,
-dialog events, escalations, notifications and tickets (some older than the period) gives
-exactly the seeded figures, the questions callers struggle with in the right order, JSON for
-tools, a valid multi-panel PNG, and a clear error for a bad `--since` or a missing database."""
+dialog events (faults among them), escalations, notifications and tickets (some older than the
+period) gives exactly the seeded figures, the questions callers struggle with in the right
+order, the faults that sent callers to a person, JSON for tools, a valid multi-panel PNG, and a
+clear error for a bad `--since` or a missing database."""
 
 from __future__ import annotations
 
@@ -140,11 +141,20 @@ def seed(store: Store) -> None:
     _events(store, sid, "failure", {"state": "confirm_goodbye", "kind": "no_input", "count": 1})
     _events(store, sid, "input", {"state": "main_menu", "kind": "speech", "intent": "account"})
 
+    # ---- faults of ours that sent callers to a person (engine: step_failed; session:
+    # dialog_error, with state None when the dialog failed at the very start)
+    failed = {"state": "account_info", "step": "load_account", "error": "ConnectionError: gone"}
+    _events(store, sid, "step_failed", failed, 2)
+    fault = {"type": "PromptError", "error": "PromptError: prompt 'welcome' needs ['balance']"}
+    _events(store, sid, "dialog_error", {"where": "dtmf", "state": "confirm_identity", **fault})
+    _events(store, "CA-goodbye", "dialog_error", {"where": "start", "state": None, **fault})
+
     # ---- an old call: none of it counts
     _call(store, "CA-old")
     _answer(store, "CA-old", 0.05, "en", "no_match")
     _events(store, "CA-old", "caller_request", {"state": "ask_account", "intent": "person"}, 9)
     _events(store, "CA-old", "handoff_agent", {"reason": "caller_asked"})
+    _events(store, "CA-old", "dialog_error", {"where": "speech", "state": "main_menu"}, 3)
     store.end_call("CA-old", status="completed", outcome="handed_off")
     _backdate(store, "CA-old")
 
@@ -234,6 +244,11 @@ def test_report_figures_equal_what_was_seeded(store: Store) -> None:
 
     notes = {n.kind: (n.retries, n.given_up) for n in report.notifications}
     assert notes == {"contact_call": (2, 1), "contact_sms": (1, 0)}
+    assert [(f.kind, f.state, f.what, f.count) for f in report.faults] == [
+        ("step_failed", "account_info", "load_account", 2),
+        ("dialog_error", "", "start", 1),
+        ("dialog_error", "confirm_identity", "dtmf", 1),
+    ]
     assert (report.tickets.opened, report.tickets.resolved, report.tickets.still_open) == (3, 2, 2)
 
     ranked = [
@@ -332,6 +347,12 @@ def test_cli_tables_json_and_plot(store: Store, tmp_path: Path) -> None:
         "confirm_goodbye",
     ]
     assert data["prompts"][0]["trouble"] == 6
+    assert data["faults"][0] == {
+        "kind": "step_failed",
+        "state": "account_info",
+        "what": "load_account",
+        "count": 2,
+    }
 
     png = tmp_path / "plots" / "report.png"
     shown = runner.invoke(
@@ -342,6 +363,7 @@ def test_cli_tables_json_and_plot(store: Store, tmp_path: Path) -> None:
     assert "Where callers struggle" in out and "main_menu" in out
     assert out.index("main_menu") < out.index("ask_account") < out.index("confirm_identity")
     assert "en-caribbean" in out and "person_request" in out and "plot written to" in out
+    assert "Faults that sent callers to a person" in out and "load_account" in out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     import matplotlib.image
 

@@ -1,9 +1,10 @@
 """`ivr report --since 7d [--plot out.png] [--json]`: how the service did, from the database.
 
 For people: calls by channel and outcome, recognition by dialect, escalations, the time to a
-person, notifications retried, tickets, outbound attempts, and the questions older callers
-struggle with most (repeats, not understood, asked for a person). `--plot` draws the same on
-one page (PNG); `--json` prints it for other tools. The figures come from the store, so they
+person, notifications retried, tickets, outbound attempts, the questions older callers
+struggle with most (repeats, not understood, asked for a person), and the faults of ours (a
+failed backend step, an error in the dialog) that sent callers to a person. `--plot` draws the
+same on one page (PNG); `--json` prints it for other tools. The figures come from the store, so they
 cover every instance and every restart (the live, per-process figures are at GET /metrics).
 """
 
@@ -117,6 +118,13 @@ def render(report: ServiceReport, console: Console, top: int = 10) -> None:
         for o in report.outbound:
             t.add_row(o.kind, o.result.replace("_", " "), str(o.count))
         _show(console, t, len(report.outbound))
+
+    t = Table(title="Faults that sent callers to a person", title_justify="left")
+    for name in ("fault", "question (state)", "step or input", "calls"):
+        t.add_column(name, justify="right" if name == "calls" else "left")
+    for f in report.faults[:top]:
+        t.add_row(f.kind.replace("_", " "), escape(f.state or "-"), escape(f.what), str(f.count))
+    _show(console, t, len(report.faults))
 
     k = report.tickets
     console.print(

@@ -5,7 +5,8 @@ covers every instance and survives restarts. `build_report(store, since)` return
 Sources: `calls` (channel, direction, outcome) with their hand-off events; caller segments of
 `transcript_segments` (confidence, dialect, whether the answer was matched); `dialog_events`
 (`state` entries, `failure` no-match/no-input, `caller_request` repeat/slower/person) for the
-prompts callers struggle with; `escalations` and `escalation_events` (time to a person, SLA
+prompts callers struggle with, and `step_failed`/`dialog_error` for the faults that sent callers
+to a person; `escalations` and `escalation_events` (time to a person, SLA
 breaches, notification retries); `tickets`; and `outbound_attempts`/`outbound_calls` when the
 database has them.
 """
@@ -28,6 +29,7 @@ from carestore.models import CallRow, EventRow, SegmentRow, TicketRow, TicketSta
 from carestore.timeutil import utcnow
 from ivr.metrics import WITHIN_S, call_outcome
 
+FAULT_EVENTS = ("step_failed", "dialog_error")  # a backend step, or the dialog itself, failed
 REPEAT_INTENTS = ("repeat", "slower")  # "say that again", "say it slower"
 PERSON_INTENTS = ("person",)
 UNKNOWN = "unknown"
@@ -141,6 +143,18 @@ class PromptTrouble:
 
 
 @dataclass(frozen=True)
+class FaultCount:
+    """Calls sent to a person by a fault of ours at one question: a backend step that
+    raised (`step_failed`, `what` = the step) or an error in the dialog itself (`dialog_error`,
+    `what` = where the dialog was entered: start, dtmf, speech, no_input...)."""
+
+    kind: str  # step_failed | dialog_error
+    state: str  # the question (flow state) the call was at; "" before the first one
+    what: str
+    count: int
+
+
+@dataclass(frozen=True)
 class ServiceReport:
     """Everything `ivr report` shows for the period [since, until)."""
 
@@ -155,6 +169,7 @@ class ServiceReport:
     prompts: list[PromptTrouble]  # ranked: most trouble first
     outbound: list[OutboundCount] | None = None  # None: no outbound tables in this database
     notes: list[str] = field(default_factory=list)
+    faults: list[FaultCount] = field(default_factory=list)  # most frequent first
 
     @property
     def total_calls(self) -> int:
@@ -398,6 +413,21 @@ def _prompts(session: Session, since: datetime, until: datetime) -> list[PromptT
     return sorted(ranked, key=lambda p: (-p.trouble, -p.person_requests, -p.no_inputs, p.state))
 
 
+def _faults(session: Session, since: datetime, until: datetime) -> list[FaultCount]:
+    data = EventRow.data
+    state, step, where = (data[k].as_string() for k in ("state", "step", "where"))
+    rows = session.execute(
+        select(EventRow.kind, state, step, where, func.count())
+        .where(EventRow.kind.in_(FAULT_EVENTS), EventRow.at >= since, EventRow.at < until)
+        .group_by(EventRow.kind, state, step, where)
+    ).all()
+    faults = [
+        FaultCount(kind, at or "", (failed_step if kind == "step_failed" else entered) or "", n)
+        for kind, at, failed_step, entered, n in rows
+    ]
+    return sorted(faults, key=lambda f: (-f.count, f.kind, f.state, f.what))
+
+
 _OUTBOUND_CALLS = table("outbound_calls", column("id"), column("kind"))
 _OUTBOUND_ATTEMPTS = table(
     "outbound_attempts", column("outbound_call_id"), column("result"), column("started_at")
@@ -448,4 +478,5 @@ def build_report(
             prompts=_prompts(session, start, until),
             outbound=outbound,
             notes=notes,
+            faults=_faults(session, start, until),
         )

@@ -120,7 +120,11 @@ def test_a_call_moves_the_metrics(ivr_server: IvrServer) -> None:
     nm = "ivr_recognition_no_match_total"
     assert value(after, nm, dialect="en") == value(before, nm, dialect="en") + no_match
     # end of speech -> reply: one observation per answer that got a spoken reply
-    replies = sum(1 for e in srv.events_of(call.call_sid) if e.kind == "reply_latency")
+    latencies = [e.data for e in srv.events_of(call.call_sid) if e.kind == "reply_latency"]
+    replies = len(latencies)
+    # each answer was recognised from the audio settled during its trailing silence
+    # (ivr.session.early), the same audio its end then carried
+    assert all(d["early"] for d in latencies), latencies
     lat = "ivr_reply_latency_seconds_count"
     assert replies >= 2
     assert value(answered, lat) >= value(before, lat) + 1

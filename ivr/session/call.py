@@ -20,6 +20,7 @@ from dialects.detect import DialectDecision
 from ivr.dialog.actions import Event, Hangup, Listen, Say, SetRate, Transfer, UserInput
 from ivr.dialog.engine import DialogEngine
 from ivr.session.cues import CallCues, CueOutcome
+from ivr.session.early import EarlyRecognition
 from ivr.session.events import SessionEvent
 from ivr.session.faults import (
     APOLOGY_KEYS,
@@ -139,9 +140,11 @@ class CallSession:
         self._lock = asyncio.Lock()  # one input handled at a time, in order
         self._tasks: set[asyncio.Task[Any]] = set()
         self._listen: Listen | None = None
+        self._early: EarlyRecognition[tuple[Recognition, dict[str, str], bool]] = EarlyRecognition()
         self._queued_keys: list[str] = []
         self._utt_wall: float | None = None
         self._decode_ms = 0.0
+        self._early_hit = False  # the last answer's recognition had started early
         self._cues_ms = 0.0
         self._writes: asyncio.Queue[tuple[Callable[..., Any], tuple, dict]] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
@@ -283,6 +286,7 @@ class CallSession:
             await self._maybe_warn()
         for event in self.endpointer.feed(pcm):
             await self._on_endpoint(event)
+        self._start_early()
 
     async def on_dtmf(self, digit: str) -> None:
         if self._listening and self.endpointer.in_utterance:
@@ -563,17 +567,13 @@ class CallSession:
             async with self._lock:
                 await self._handle(UserInput(kind="no_match"))
 
-    async def _recognise_inner(self, utt: UtteranceEnded) -> None:
-        self._utt_wall = time.monotonic()
-        listen = self._listen
-        if listen is None:
-            return
-        if self.engine is None:
-            # no recognizer for this dialect: the caller is asked to use the keypad
-            self._emit("speech_ignored", why="no recognizer installed for this dialect")
-            async with self._lock:
-                await self._handle(UserInput(kind="no_match"))
-            return
+    async def _decode(
+        self, listen: Listen, audio: bytes, sample_rate: int
+    ) -> tuple[Recognition, dict[str, str], bool]:
+        """Recognise one answer to `listen` (its phrase list with the dialect's extra phrases,
+        or free form): (the result, the extra phrases -> intents, whether a list was used)."""
+        engine = self.engine
+        assert engine is not None
         free = listen.free_form or self.deps.free_form_everywhere
         phrases = None if free else list(listen.phrases)
         extra: dict[str, str] = {}
@@ -585,11 +585,10 @@ class CallSession:
             }
             phrases += sorted(extra)
         if phrases:
-            phrases = usable_phrases(self.engine, phrases)
-        evidence = self._dialect_evidence(listen, utt, bool(phrases))
+            phrases = usable_phrases(engine, phrases)
         stream = AsyncStream(
-            self.engine.open_stream(
-                utt.sample_rate,
+            engine.open_stream(
+                sample_rate,
                 phrases,
                 **(
                     {"sequence": True, "alone": self._commands(listen, phrases)}
@@ -598,8 +597,42 @@ class CallSession:
                 ),
             )
         )
-        await stream.accept(utt.audio)
-        rec: Recognition = await stream.finish()
+        await stream.accept(audio)
+        return await stream.finish(), extra, bool(phrases)
+
+    def _start_early(self) -> None:
+        """Start recognising the answer during its trailing silence, on the audio it will hold
+        if the caller says no more (`ivr.session.early`)."""
+        listen = self._listen
+        if not self._listening or self._playing or self.handed_on or listen is None:
+            return
+        if self.engine is None:
+            return
+        settled = self.endpointer.settled_audio()
+        if settled is not None:
+            rate = self.endpointer.sample_rate
+            self._early.offer(
+                listen, self.engine, settled[1], lambda audio: self._decode(listen, audio, rate)
+            )
+
+    async def _recognise_inner(self, utt: UtteranceEnded) -> None:
+        self._utt_wall = time.monotonic()
+        listen = self._listen
+        if listen is None:
+            return
+        if self.engine is None:
+            # no recognizer for this dialect: the caller is asked to use the keypad
+            self._emit("speech_ignored", why="no recognizer installed for this dialect")
+            async with self._lock:
+                await self._handle(UserInput(kind="no_match"))
+            return
+        early = self._early.take(listen, self.engine, utt.audio)
+        self._early_hit = early is not None
+        if early is not None:  # decoded during the trailing silence (ivr.session.early)
+            rec, extra, phrase_list = await early
+        else:
+            rec, extra, phrase_list = await self._decode(listen, utt.audio, utt.sample_rate)
+        evidence = self._dialect_evidence(listen, utt, phrase_list)
         self._decode_ms = (time.monotonic() - self._utt_wall) * 1000
         self.pace.add(len(rec.words), utt.speech_s)
         if not self.rate_fixed and self.pace.caller_wpm:
@@ -940,6 +973,7 @@ class CallSession:
                 reply_ms=round(reply_ms, 1),
                 decode_ms=round(self._decode_ms, 1),
                 cues_ms=round(self._cues_ms, 1),
+                early=self._early_hit,
             )
             self._utt_wall = None
         await self.sink.send_audio(audio)

@@ -64,6 +64,20 @@ def _keys(reply: list[Action]) -> list[str]:
     return [a.key for a in reply if isinstance(a, Say)]
 
 
+def _engine_with(data: dict, source: str) -> DialogEngine:
+    """The default flow changed to `data`, validated, on a backend whose account summary fails."""
+    bundle = load_bundle()
+    flow = parse_flow(data, source=source)
+    validate_flow(flow, prompts=bundle.prompts, lexicon=bundle.lexicon)
+    return DialogEngine(
+        flow,
+        bundle.prompts,
+        _backend("account_summary"),
+        caller_phone=PHONE,
+        lexicon=bundle.lexicon,
+    )
+
+
 def test_failing_balance_lookup_apologises_and_puts_the_caller_through() -> None:
     eng = _engine(_backend("account_summary"))
     eng.start()
@@ -111,16 +125,7 @@ def test_a_person_path_that_is_a_question_lets_the_call_go_on() -> None:
     may decline and carry on where they were; a transfer asked for later is theirs."""
     data = read_yaml(flow_path("default"))
     data["global_intents"]["person"] = "offer_person"
-    bundle = load_bundle()
-    flow = parse_flow(data, source="person-asks")
-    validate_flow(flow, prompts=bundle.prompts, lexicon=bundle.lexicon)
-    eng = DialogEngine(
-        flow,
-        bundle.prompts,
-        _backend("account_summary"),
-        caller_phone=PHONE,
-        lexicon=bundle.lexicon,
-    )
+    eng = _engine_with(data, "person-asks")
     eng.start()
     eng.handle(UserInput("dtmf", digits="1"))
     reply = eng.handle(UserInput("dtmf", digits="1"))
@@ -143,16 +148,7 @@ def test_a_failing_person_path_hands_the_call_on_directly() -> None:
         "run": "load_account",
         "outcomes": {"ok": "transfer_person", "unavailable": "transfer_person"},
     }
-    bundle = load_bundle()
-    flow = parse_flow(data, source="person-lookup")
-    validate_flow(flow, prompts=bundle.prompts, lexicon=bundle.lexicon)
-    eng = DialogEngine(
-        flow,
-        bundle.prompts,
-        _backend("account_summary"),
-        caller_phone=PHONE,
-        lexicon=bundle.lexicon,
-    )
+    eng = _engine_with(data, "person-lookup")
     eng.start()
     eng.handle(UserInput("dtmf", digits="1"))
     reply = eng.handle(UserInput("dtmf", digits="1"))

@@ -8,6 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
+
 
 class ASRError(RuntimeError):
     """A recognizer could not be created or used (missing model, bad phrase list...)."""
@@ -88,6 +90,38 @@ class Engine(Protocol):
 
     def missing_words(self, phrases: Sequence[str]) -> list[str]:
         """Words of `phrases` that the model's vocabulary lacks (they could never be heard)."""
+
+
+class BufferedStream:
+    """The audio half of a stream that decodes whole utterances: checks and buffers PCM16
+    (`accept`) until the engine decodes it all (`take_samples`)."""
+
+    def __init__(self, sample_rate: int) -> None:
+        self.sample_rate = sample_rate
+        self._chunks: list[bytes] = []
+        self._bytes = 0
+        self._done = False
+
+    def accept(self, pcm: bytes) -> None:
+        """Feed PCM16 mono audio at `sample_rate`."""
+        if self._done:
+            raise ASRError("stream already finished")
+        if len(pcm) % 2:
+            raise ASRError("PCM16 audio must have an even number of bytes")
+        self._chunks.append(bytes(pcm))
+        self._bytes += len(pcm)
+
+    def _samples(self) -> np.ndarray:
+        return np.frombuffer(b"".join(self._chunks), dtype="<i2")
+
+    def take_samples(self) -> np.ndarray:
+        """All the audio, once: the stream is finished afterwards (ASRError if it was)."""
+        if self._done:
+            raise ASRError("stream already finished")
+        self._done = True
+        samples = self._samples()
+        self._chunks = []
+        return samples
 
 
 _EXECUTOR: ThreadPoolExecutor | None = None

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from speech.asr.base import ASRError, Recognition, Word
+from speech.asr.base import ASRError, BufferedStream, Recognition, Word
 from speech.asr.phrases import checked_phrase_list, match_phrase, normalize_phrases, split_sequence
 from speech.asr.second_opinion import combine
 from speech.asr.whisper_engine import WhisperEngine, whisper_recognition
@@ -318,7 +318,7 @@ def _decode(
     return _Decoded(hyp.hypstr, words, cost)
 
 
-class PocketSphinxStream:
+class PocketSphinxStream(BufferedStream):
     """Buffers one utterance and decodes it with a pooled decoder (whole utterance at once)."""
 
     def __init__(
@@ -330,29 +330,14 @@ class PocketSphinxStream:
         alone: Sequence[str] = (),
         expand: Mapping[str, Sequence[str]] | None = None,
     ):
-        self.sample_rate = sample_rate
+        super().__init__(sample_rate)
         self._alone = list(alone)
         self._expand = dict(expand or {})
         self._engine = engine
         self._phrases = phrases
         self._sequence = sequence
-        self._chunks: list[bytes] = []
-        self._bytes = 0
         self._partial = ""
         self._partial_at = 0
-        self._done = False
-
-    def accept(self, pcm: bytes) -> None:
-        """Feed PCM16 mono audio at `sample_rate`."""
-        if self._done:
-            raise ASRError("stream already finished")
-        if len(pcm) % 2:
-            raise ASRError("PCM16 audio must have an even number of bytes")
-        self._chunks.append(bytes(pcm))
-        self._bytes += len(pcm)
-
-    def _samples(self) -> np.ndarray:
-        return np.frombuffer(b"".join(self._chunks), dtype="<i2")
 
     def _run(self, samples: np.ndarray) -> _Decoded:
         eng = self._engine
@@ -375,11 +360,7 @@ class PocketSphinxStream:
     def finish(self) -> Recognition:
         """Decode the whole utterance and return the result (with the engine's listener, if
         it has one: Whisper's second opinion on a phrase list, Whisper alone for free form)."""
-        if self._done:
-            raise ASRError("stream already finished")
-        self._done = True
-        samples = self._samples()
-        self._chunks = []
+        samples = self.take_samples()
         listener = self._engine.listener
         if listener is not None and len(samples):
             if not self._phrases:

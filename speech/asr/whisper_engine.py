@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from speech.asr.base import ASRError, ModelNotInstalledError, Recognition, Word
+from speech.asr.base import ASRError, BufferedStream, ModelNotInstalledError, Recognition, Word
 from speech.asr.phrases import match_phrase, normalize_phrases, split_sequence
 from speech.resample import resample_array
 
@@ -345,26 +345,16 @@ def whisper_recognition(
     return rec
 
 
-class WhisperStream:
+class WhisperStream(BufferedStream):
     """Buffers one utterance; Whisper decodes it when the stream finishes."""
 
     def __init__(
         self, engine: WhisperEngine, sample_rate: int, phrases: list[str] | None, sequence: bool
     ) -> None:
-        self.sample_rate = sample_rate
+        super().__init__(sample_rate)
         self._engine = engine
         self._phrases = phrases
         self._sequence = sequence
-        self._chunks: list[bytes] = []
-        self._done = False
-
-    def accept(self, pcm: bytes) -> None:
-        """Feed PCM16 mono audio at `sample_rate`."""
-        if self._done:
-            raise ASRError("stream already finished")
-        if len(pcm) % 2:
-            raise ASRError("PCM16 audio must have an even number of bytes")
-        self._chunks.append(bytes(pcm))
 
     def partial(self) -> str:
         """Whisper decodes whole utterances: no partial results."""
@@ -372,11 +362,7 @@ class WhisperStream:
 
     def finish(self) -> Recognition:
         """Decode the utterance."""
-        if self._done:
-            raise ASRError("stream already finished")
-        self._done = True
-        samples = np.frombuffer(b"".join(self._chunks), dtype="<i2")
-        self._chunks = []
+        samples = self.take_samples()
         seconds = len(samples) / self.sample_rate
         if not len(samples):
             return Recognition("", engine="whisper", model=MODEL_NAME, rejected=True)

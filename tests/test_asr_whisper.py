@@ -143,3 +143,13 @@ def test_cli_transcribes_with_whisper(whisper):
     models = {m["name"]: m for m in json.loads(res.stdout)}
     assert models["whisper-base"]["engine"] == "whisper"
     assert models["whisper-base"]["size_bytes"] == we.MODEL_BYTES
+
+
+def test_the_model_joins_from_its_packages_into_an_empty_cache(tmp_path):
+    # what a fresh machine does on first use: join the two halves, check them, copy the rest
+    path = we.model_dir(tmp_path)
+    assert (path / "model.bin").stat().st_size == we.MODEL_BYTES
+    assert all((path / name).is_file() for name in ("config.json", "tokenizer.json"))
+    assert (path / ".sha256").read_text().strip() == we.MODEL_SHA256
+    assert we.model_dir(tmp_path) == path  # checked once: the second call joins nothing
+    assert not list(path.glob("*.tmp"))

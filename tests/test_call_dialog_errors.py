@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from typing import Any
 
 import pytest
@@ -51,8 +52,17 @@ def _prompt_keys(srv: IvrServer, call_sid: str, kind: str = "prompt") -> list[st
     return [e.data["key"] for e in srv.events_of(call_sid) if e.kind == kind]
 
 
-def _stored(srv: IvrServer, call_sid: str) -> dict[str, dict]:
-    return {e.kind: e.data for e in srv.deps.store.events(call_sid)}
+def _stored(
+    srv: IvrServer, call_sid: str, *wanted: str, timeout_s: float = 15.0
+) -> dict[str, dict]:
+    """The call's stored events by kind, once every kind in `wanted` is there (the per-call
+    writer stores them just after the caller or page hears about them)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        stored = {e.kind: e.data for e in srv.deps.store.events(call_sid)}
+        if all(k in stored for k in wanted) or time.monotonic() > deadline:
+            return stored
+        time.sleep(0.1)
 
 
 def _call(srv: IvrServer, phone: str, answer: str | bytes | None) -> TwilioCallSimulator:
@@ -77,7 +87,7 @@ def _call(srv: IvrServer, phone: str, answer: str | bytes | None) -> TwilioCallS
 
 def _assert_put_through(srv: IvrServer, call_sid: str, where: str, state: str | None) -> None:
     """The fault is stored, and the call went to a person like a request for one."""
-    stored = _stored(srv, call_sid)
+    stored = _stored(srv, call_sid, "dialog_error", "handoff_agent")
     fault = stored["dialog_error"]
     assert (fault["where"], fault["state"], fault["type"]) == (where, state, "PromptError"), fault
     assert fault["error"].startswith("PromptError: ") and "balance" in fault["error"], fault
@@ -166,7 +176,7 @@ def test_when_even_the_apology_cannot_be_spoken_twilio_says_it_and_dials(
     assert keys[-1] == "confirm_identity", keys  # nothing more could be spoken by us...
     twiml = call.action_twiml or ""
     assert FALLBACK_SAY in twiml and "<Dial" in twiml, twiml  # ...so Twilio says it, then dials
-    stored = _stored(srv, call.call_sid)
+    stored = _stored(srv, call.call_sid, "dialog_error", "handoff_agent")
     assert stored["dialog_error"]["where"] == "dtmf"
     assert stored["handoff_agent"]["reason"] == "dialog_error"
     assert srv.deps.store.get_call(call.call_sid).outcome == "handed_off"
@@ -231,7 +241,7 @@ def test_a_kiosk_visit_with_a_dialog_error_tells_the_page_and_is_put_through(
     assert marks[-2:] == ["step_failed", "transfer_person"], marks  # the visitor heard both
     spoken = [m["text"] for m in got if m["type"] == "transcript" and m["speaker"] == "system"]
     assert _english(srv).texts["step_failed"] in spoken
-    stored = _stored(srv, sid)
+    stored = _stored(srv, sid, "dialog_error", "handoff_agent")
     assert stored["dialog_error"]["state"] == "confirm_identity"
     assert stored["handoff_agent"]["reason"] == "dialog_error"
     esc = srv.deps.escalation.for_call(sid)

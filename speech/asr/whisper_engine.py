@@ -22,6 +22,8 @@ every reply.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import hashlib
 import logging
 import math
@@ -206,7 +208,20 @@ class WhisperEngine:
         )
         self._slots = threading.BoundedSemaphore(max_concurrent)
         self._pool = ThreadPoolExecutor(max_concurrent, thread_name_prefix="whisper")
+        # CTranslate2's worker threads must be stopped before the interpreter tears down,
+        # or the process can abort at exit ("terminate called without an active exception")
+        atexit.register(self.close)
         self.declined = 0  # listen_soon calls turned away because every slot was busy
+
+    def close(self) -> None:
+        """Wait for running decodes and release the model (at exit, or when done with it)."""
+        self._pool.shutdown(wait=True)
+        model = getattr(self, "_model", None)
+        if model is not None:
+            with contextlib.suppress(Exception):
+                model.model.unload_model()
+            del model.model
+            self._model = None
 
     # ---- decoding -------------------------------------------------------------------
 

@@ -115,7 +115,7 @@ def test_missing_or_corrupt_model_packages_are_named(tmp_path, monkeypatch):
     assert not we.whisper_installed()
     monkeypatch.undo()
     # the real packages' halves, one of them damaged: the joined file fails its checksum
-    parts = we._package_parts()
+    parts = we.package_data_dirs()
     fake = [tmp_path / "p1", tmp_path / "p2"]
     for src, dst in zip(parts, fake, strict=True):
         dst.mkdir()
@@ -126,7 +126,7 @@ def test_missing_or_corrupt_model_packages_are_named(tmp_path, monkeypatch):
     damaged.unlink()
     data[1000] ^= 0xFF
     damaged.write_bytes(bytes(data))
-    monkeypatch.setattr(we, "_package_parts", lambda: fake)
+    monkeypatch.setattr(we, "package_data_dirs", lambda: fake)
     with pytest.raises(ModelNotInstalledError, match="SHA-256"):
         we.model_dir(tmp_path / "cache")
     assert not (tmp_path / "cache" / we.MODEL_NAME / "model.bin").exists()

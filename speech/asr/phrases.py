@@ -54,20 +54,8 @@ def split_sequence(text: str, phrases: Sequence[str]) -> list[str] | None:
     return best[-1]
 
 
-_DIGITS = {
-    "zero": "0",
-    "oh": "0",
-    "o": "0",
-    "one": "1",
-    "two": "2",
-    "three": "3",
-    "four": "4",
-    "five": "5",
-    "six": "6",
-    "seven": "7",
-    "eight": "8",
-    "nine": "9",
-}
+DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+_DIGITS = {word: str(n) for n, word in enumerate(DIGIT_WORDS)} | {"oh": "0", "o": "0"}
 _REPEATS = {"double": 2, "triple": 3}
 
 

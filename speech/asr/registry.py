@@ -96,14 +96,14 @@ def list_models(models_dir: Path | None = None) -> list[ModelInfo]:
         if _is_vosk_model(path):
             out.append(ModelInfo(name, lang, "vosk", path, _dir_size(path), f"pypi:{name}"))
     if whisper_installed():
-        from speech.asr.whisper_engine import MODEL_BYTES, PIP_NAMES, _package_parts
+        from speech.asr.whisper_engine import MODEL_BYTES, PIP_NAMES, package_data_dirs
 
         out.append(
             ModelInfo(
                 WHISPER_MODEL,
                 "en",
                 "whisper",
-                _package_parts()[0].parent,
+                package_data_dirs()[0].parent,
                 MODEL_BYTES,
                 "pypi:" + PIP_NAMES.replace(" ", "+"),
             )

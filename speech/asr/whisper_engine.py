@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from speech.asr.base import ASRError, BufferedStream, ModelNotInstalledError, Recognition, Word
-from speech.asr.phrases import match_phrase, normalize_phrases, split_sequence
+from speech.asr.phrases import DIGIT_WORDS, match_phrase, normalize_phrases, split_sequence
 from speech.resample import resample_array
 
 MODEL_NAME = "whisper-base"
@@ -52,8 +52,6 @@ RATE = 16000
 SHORT_WINDOW_S = 8.0  # encoder window of a short answer (the full window is 30 s)
 MAX_SHORT_TOKENS = 40
 
-_DIGITS = "zero one two three four five six seven eight nine".split()
-
 
 def default_cache_dir() -> Path:
     """Where the joined model is kept when no models folder is given."""
@@ -61,7 +59,7 @@ def default_cache_dir() -> Path:
     return Path(base) / "elder-voice-ivr" / "models"
 
 
-def _package_parts() -> list[Path]:
+def package_data_dirs() -> list[Path]:
     """The data folders of the two model packages (ModelNotInstalledError if either is absent)."""
     out = []
     for module in MODEL_PACKAGES:
@@ -80,7 +78,7 @@ def whisper_installed() -> bool:
     try:
         import faster_whisper  # noqa: F401
 
-        _package_parts()
+        package_data_dirs()
     except (ImportError, ModelNotInstalledError):
         return False
     return True
@@ -92,7 +90,7 @@ _JOIN_LOCK = threading.Lock()
 def model_dir(cache_dir: Path | None = None) -> Path:
     """The joined, checked model folder (joined on first use; about a second)."""
     dst = Path(cache_dir or default_cache_dir()) / MODEL_NAME
-    parts = _package_parts()
+    parts = package_data_dirs()
     with _JOIN_LOCK:
         mark = dst / ".sha256"
         if mark.is_file() and mark.read_text().strip() == MODEL_SHA256:
@@ -131,7 +129,7 @@ def model_dir(cache_dir: Path | None = None) -> Path:
 def spoken_text(text: str) -> str:
     """Whisper's text as the words a phrase list holds: lower case, digits spelled one by one
     ("4 7" and "47" -> "four seven"), punctuation gone ("Good-bye." -> "good bye")."""
-    t = re.sub(r"\d", lambda m: f" {_DIGITS[int(m.group())]} ", text.lower())
+    t = re.sub(r"\d", lambda m: f" {DIGIT_WORDS[int(m.group())]} ", text.lower())
     t = re.sub(r"[^\w' ]+", " ", t)
     return " ".join(t.split())
 
@@ -163,7 +161,6 @@ class Heard:
 
     text: str
     confidence: float  # exp(mean token log-probability), 0..1
-    no_speech: float = 0.0
     words: list[Word] = field(default_factory=list)
 
 
@@ -249,11 +246,10 @@ class WhisperEngine:
             beam_size=1,
             max_length=MAX_SHORT_TOKENS,
             return_scores=True,
-            return_no_speech_prob=True,
             suppress_blank=True,
         )[0]
         text = tok.decode(res.sequences_ids[0]).strip()
-        return Heard(text, math.exp(min(0.0, res.scores[0])), float(res.no_speech_prob))
+        return Heard(text, math.exp(min(0.0, res.scores[0])))
 
     def _long(self, audio: np.ndarray) -> Heard:
         segments, _ = self._model.transcribe(
@@ -265,18 +261,17 @@ class WhisperEngine:
             vad_filter=False,
         )
         words: list[Word] = []
-        texts, logps, no_speech = [], [], 0.0
+        texts, logps = [], []
         for seg in segments:
             texts.append(seg.text.strip())
             logps.append(seg.avg_logprob)
-            no_speech = max(no_speech, seg.no_speech_prob)
             for w in seg.words or []:
                 for piece in spoken_text(w.word).split():
                     words.append(
                         Word(piece, round(w.start, 3), round(w.end, 3), round(w.probability, 3))
                     )
         conf = math.exp(min(0.0, sum(logps) / len(logps))) if logps else 0.0
-        return Heard(" ".join(t for t in texts if t), conf, no_speech, words)
+        return Heard(" ".join(t for t in texts if t), conf, words)
 
     def hear(self, samples: np.ndarray, rate: int, *, long: bool = False) -> Heard:
         """Transcribe int16 `samples` at `rate` (waits for a free slot)."""

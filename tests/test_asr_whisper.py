@@ -12,8 +12,9 @@ from typer.testing import CliRunner
 import speech.asr.whisper_engine as we
 from ivr.cli import app
 from speech.asr.base import ModelNotInstalledError, Recognition, Word
+from speech.asr.phrases import accepted_phrase
 from speech.asr.registry import get_engine, recognize
-from speech.asr.second_opinion import DOUBT_BAR, combine
+from speech.asr.second_opinion import DOUBT_BAR, VERIFY_BAR, combine, shortlist
 from speech.asr.whisper_engine import Heard, match_loosely, spoken_text
 from speech.wav import read_wav
 
@@ -40,6 +41,15 @@ def test_transcripts_are_matched_as_spoken_words():
     assert match_loosely("4 7 5", MENU, sequence=True) is None
 
 
+def test_an_entry_said_over_and_over_is_that_entry():
+    # Whisper with the list as context answers in the list's style, and sometimes loops
+    assert match_loosely("Yes, yes.", MENU) == ["yes"]
+    assert match_loosely("goodbye, goodbye, goodbye, good", MENU) == ["goodbye"]  # cut off
+    assert match_loosely("yes, no", MENU) is None  # two different answers: none of them
+    assert match_loosely("yes, yesterday", MENU) is None
+    assert match_loosely("yesterday, yesterday", MENU) is None
+
+
 def _ps(text: str, phrase: str | None, conf: float) -> Recognition:
     words = [Word(w, 0.1 * i, 0.1 * i + 0.1, conf) for i, w in enumerate(text.split())]
     return Recognition(
@@ -60,6 +70,8 @@ def test_second_opinion_rule():
     # both heard the same: PocketSphinx's timings, the higher confidence
     got = combine(_ps("seven", "seven", 0.62), Heard("7", 0.9), MENU)
     assert (got.phrase, got.engine, got.confidence) == ("seven", "pocketsphinx", 0.9)
+    got = combine(_ps("seven", "seven", 0.3), Heard("7", 0.4), MENU)  # both unsure, but agree
+    assert (got.phrase, got.confidence) == ("seven", DOUBT_BAR)
     # Whisper heard something that is no entry: PocketSphinx's answer needs DOUBT_BAR
     doubtful = combine(_ps("yes", "yes", DOUBT_BAR - 0.05), Heard("Yesterday.", 0.8), MENU)
     assert doubtful.rejected and doubtful.phrase is None and doubtful.text == "yes"
@@ -68,6 +80,53 @@ def test_second_opinion_rule():
     # Whisper busy: PocketSphinx alone, unchanged
     alone = _ps("no", "no", 0.55)
     assert combine(alone, None, MENU) is alone
+
+
+def test_whisper_can_vouch_for_an_unsure_answer():
+    unsure = _ps("yes", None, 0.2)  # PocketSphinx's path, rejected on its own confidence
+    checked = []
+
+    def verify(*scores):
+        def check(heard, phrases):
+            checked.append(list(phrases))
+            return list(scores[: len(phrases)])
+
+        return check
+
+    got = combine(unsure, Heard("Yesterday.", 0.8), MENU, verify=verify(VERIFY_BAR + 1))
+    assert checked == [["yes"]] and got.phrase == "yes" and not got.rejected
+    assert got.confidence == DOUBT_BAR and not got.doubted and got.engine == "pocketsphinx"
+    got = combine(unsure, Heard("Yesterday.", 0.8), MENU, verify=verify(VERIFY_BAR - 1))
+    assert got.phrase is None and got.rejected and got.doubted
+    # a doubted answer stays rejected under a service's looser bar; an undoubted one does not
+    assert accepted_phrase(None, "yes", 0.6, True, MENU, 0.3, got.doubted) is None
+    assert accepted_phrase(None, "yes", 0.6, True, MENU, 0.3) == "yes"
+    # no verifier: rejected as before
+    assert combine(unsure, Heard("Yesterday.", 0.8), MENU).doubted
+
+
+def test_entries_spelled_like_whisper_words_are_checked_too():
+    # Whisper heard "Operate her." (no entry); PocketSphinx's path said "four"
+    heard, ps = Heard("Operate her.", 0.5), _ps("four", None, 0.1)
+    assert shortlist(ps, heard, MENU) == ["four", "operator"]
+    got = combine(ps, heard, MENU, verify=lambda h, phrases: [-9.0, -1.5])
+    assert got.phrase == "operator" and got.engine == "whisper" and not got.rejected
+    assert got.words[0].word == "operator"
+    got = combine(ps, heard, MENU, verify=lambda h, phrases: [-9.0, -7.0])
+    assert got.rejected and got.doubted  # neither is close enough to what Whisper heard
+    nothing = _ps("", None, 0.0)
+    assert shortlist(nothing, Heard("Zebra crossing.", 0.5), MENU) == []
+
+
+def test_verification_scores_the_right_entry_above_a_wrong_one(whisper):
+    audio = read_wav(prompt("digits/7").path)
+    heard = whisper.hear(audio.samples, audio.sample_rate, phrases=MENU)
+    assert spoken_text(heard.text) == "seven"
+    scores = whisper.verify(heard, ["seven", "goodbye", "one"])
+    assert scores is not None and len(scores) == 3
+    right, *wrong = scores
+    assert VERIFY_BAR < right <= 0.0 and all(w < VERIFY_BAR for w in wrong)
+    assert whisper.verify(Heard("seven", 0.9), ["seven"]) is None  # no clip kept: no check
 
 
 def test_the_listener_corrects_a_real_telephone_digit(whisper):

@@ -18,7 +18,7 @@ from typing import Any
 
 from dialects.detect import DialectDecision
 from ivr.dialog.actions import Event, Hangup, Listen, Say, SetRate, Transfer, UserInput
-from ivr.dialog.engine import DialogEngine
+from ivr.dialog.engine import DialogEngine, listen_order
 from ivr.session.cues import CallCues, CueOutcome
 from ivr.session.early import EarlyRecognition
 from ivr.session.events import SessionEvent
@@ -583,7 +583,8 @@ class CallSession:
                 for p, i in self.choice.extra_phrases(set(listen.phrase_intents.values())).items()
                 if p not in listen.phrase_intents
             }
-            phrases += sorted(extra)
+            if extra:
+                phrases = listen_order([*phrases, *extra], *self.choice.own_expressions())
         if phrases:
             phrases = usable_phrases(engine, phrases)
         stream = AsyncStream(
@@ -769,9 +770,15 @@ class CallSession:
         phrase with a modest score is not thrown away and the caller asked again."""
         known = {**listen.phrase_intents, **(extra or {})}
         phrase = accepted_phrase(
-            rec.phrase, rec.text, rec.confidence, rec.rejected, known, self.deps.min_confidence
+            rec.phrase,
+            rec.text,
+            rec.confidence,
+            rec.rejected,
+            known,
+            self.deps.min_confidence,
+            rec.doubted,
         )
-        if phrase is None and listen.digits and rec.text.strip():
+        if phrase is None and listen.digits and rec.text.strip() and not rec.doubted:
             if rec.confidence >= self.deps.min_confidence:
                 return " ".join(rec.text.lower().split())  # the dialog checks a digit string
         return phrase

@@ -50,6 +50,9 @@ class Recognition:
     rejected: bool = False
     audio_seconds: float = 0.0
     items: list[str] = field(default_factory=list)
+    # a second recognizer heard something else and the first was unsure: rejected, and a
+    # service's looser bar (`speech.asr.phrases.accepted_phrase`) must not take it back
+    doubted: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (what `ivr transcribe --json` prints)."""

@@ -84,15 +84,18 @@ def accepted_phrase(
     rejected: bool,
     phrases: Sequence[str] | Mapping[str, object],
     min_confidence: float,
+    doubted: bool = False,
 ) -> str | None:
     """The list phrase a phrase-list result stands for under a service's own confidence bar.
 
     Engines reject below their own threshold (fitted on their reference data) and then drop the
     phrase; a service may accept more: the heard text counts when it is exactly one of
-    `phrases` and `confidence >= min_confidence`. Returns None for "not understood"."""
+    `phrases` and `confidence >= min_confidence`, unless the result was `doubted` (a second
+    recognizer heard something else, `Recognition.doubted`). Returns None for "not
+    understood"."""
     if rec_phrase and not rejected:
         return rec_phrase
-    if confidence < min_confidence:
+    if doubted or confidence < min_confidence:
         return None
     text = normalize_phrase(rec_text)
     return text if text and text in phrases else None

@@ -366,11 +366,12 @@ class PocketSphinxStream(BufferedStream):
             if not self._phrases:
                 heard = listener.hear(samples, self.sample_rate, long=True)
                 return whisper_recognition(heard, len(samples) / self.sample_rate, None)
-            opinion = listener.listen_soon(samples, self.sample_rate)  # decodes alongside
+            context = None if self._sequence else self._phrases
+            opinion = listener.listen_soon(samples, self.sample_rate, context)  # alongside
             rec = self._recognition(samples)
             if opinion is None:
                 return rec
-            return combine(rec, opinion.result(), self._phrases, self._sequence)
+            return combine(rec, opinion.result(), self._phrases, self._sequence, listener.verify)
         return self._recognition(samples)
 
     def _recognition(self, samples: np.ndarray) -> Recognition:

@@ -17,7 +17,7 @@ from dialects.model import PackError
 from ivr.cli import app
 from ivr.dialog.actions import Event, Listen, Say, UserInput
 from ivr.dialog.backend import InMemoryBackend
-from ivr.dialog.engine import DialogEngine
+from ivr.dialog.engine import DialogEngine, listen_order
 from ivr.flows import load_bundle
 from ivr.flows.dialect_eval import StatePhrases
 from ivr.flows.packs import check_pack, language_pack, pack_library
@@ -332,3 +332,34 @@ def test_model_evidence_arriving_after_the_words_scores_as_if_together() -> None
     apart.add_model_evidence(models)
     assert apart.scores == pytest.approx(together.scores)
     assert apart.turns == together.turns == 1
+
+
+def test_a_dialect_lexicon_knows_its_own_expressions():
+    scots = load_bundle(dialect="en-scotland").lexicon
+    assert {"aye nae bother", "och aye"} <= scots.own
+    assert "yes" not in scots.own and "yes" in scots.phrases("yes")  # inherited, not its own
+    assert load_bundle(dialect="en").lexicon.own == frozenset()  # a base pack adds to nothing
+
+
+def test_the_phrase_list_puts_the_dialect_expressions_last():
+    # a recognizer primed with the list keeps its end when the list is too long
+    eng = DialogEngine(**_bundle_args("en-scotland"))
+    phrases = eng.listen_in("anything_else").phrases
+    own = [p for p in phrases if p in eng.lexicon.own]
+    assert own and phrases[-len(own) :] == own == sorted(own)
+    assert phrases[: -len(own)] == sorted(phrases[: -len(own)])
+    # while detecting, several dialects' expressions take turns at the end
+    got = listen_order(["yes", "aye", "och aye", "nowt", "aye lad", "yeah man"],
+                       {"aye", "och aye"}, {"aye", "nowt", "aye lad"}, {"yeah man"})  # fmt: skip
+    assert got == ["yes", "aye", "yeah man", "och aye", "aye lad", "nowt"]
+
+
+def _bundle_args(dialect: str) -> dict:
+    b = load_bundle(dialect=dialect)
+    return {
+        "flow": b.flow,
+        "prompts": b.prompts,
+        "backend": InMemoryBackend(),
+        "lexicon": b.lexicon,
+        "dialect": b.dialect,
+    }

@@ -9,8 +9,9 @@ digit entries, where 9 is a digit and "repeat" is said instead.
 
 from __future__ import annotations
 
+import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import replace
 from datetime import date
 from typing import Any
@@ -372,7 +373,7 @@ class DialogEngine:
         timeout = s.timeout_s or (d.free_form_timeout_s if s.type == "free_form" else d.timeout_s)
         return Listen(
             state=s.name,
-            phrases=sorted(phrase_intents),
+            phrases=listen_order(phrase_intents, self.lexicon.own),
             phrase_intents=dict(phrase_intents),
             free_form=s.type == "free_form",
             digits=s.type == "digits",
@@ -631,3 +632,20 @@ class DialogEngine:
 def slow_rate(rate_wpm: int) -> int:
     """The rate of a prompt marked `slow` (reference numbers): a fifth slower, at least 90."""
     return max(round(rate_wpm * 0.8), 90)
+
+
+def listen_order(phrases: Iterable[str], *own: Collection[str]) -> list[str]:
+    """A state's phrase list in the order the recognizer gets it: alphabetical, the dialect's
+    own expressions last. A recognizer primed with the list keeps its end when the list is
+    too long (`WhisperEngine`), and the dialect's expressions need priming most. With several
+    dialects' own expressions (while detecting), they take turns, so each keeps a fair share
+    of the end. (Putting the shortest standard phrases last was tried and did no better.)"""
+    listed = list(dict.fromkeys(phrases))
+    theirs = [sorted(set(o) & set(listed)) for o in own]
+    mine = set().union(*theirs) if theirs else set()
+    turns: list[str] = []
+    for row in itertools.zip_longest(*theirs):
+        for p in row:
+            if p is not None and p not in turns:
+                turns.append(p)
+    return sorted(p for p in listed if p not in mine) + turns

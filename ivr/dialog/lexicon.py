@@ -40,6 +40,8 @@ class Lexicon:
     # intent -> phrases noticed even inside an open answer ("tell me what happened")
     in_open_answers: dict[str, tuple[str, ...]] = field(default_factory=dict)
     source: str = ""
+    # phrases a dialect pack adds to its language's base ("aye nae bother"); empty for a base
+    own: frozenset[str] = frozenset()
 
     def phrases(self, intent: str) -> tuple[str, ...]:
         """The normalised phrases of `intent` (KeyError if unknown)."""

@@ -18,7 +18,7 @@ from dialects.detect import DialectDetector
 from dialects.engines import dialect_engine
 from dialects.model import DialectPack
 from ivr.dialog.backend import InMemoryBackend
-from ivr.dialog.engine import DialogEngine
+from ivr.dialog.engine import DialogEngine, listen_order
 from ivr.flows import DialogBundle, load_bundle
 from ivr.flows.packs import pack_library
 from ivr.settings import Settings
@@ -81,22 +81,31 @@ class StatePhrases:
         self._cache: dict[str, dict[str, str]] = {}
 
     def phrase_intents(self, state: str) -> dict[str, str]:
-        """phrase -> intent in `state` (the first bundle wins a phrase two of them have)."""
+        """phrase -> intent in `state` (the first bundle wins a phrase two of them have), in
+        the order a call's recognizer gets them: every bundle's dialect expressions last."""
         if state not in self._cache:
+            listens = [eng.listen_in(state) for eng in self.engines]
             merged: dict[str, str] = {}
-            for eng in self.engines:
-                for p, i in eng.listen_in(state).phrase_intents.items():
+            for listen in listens:
+                for p, i in listen.phrase_intents.items():
                     merged.setdefault(p, i)
-            self._cache[state] = merged
+            own = [eng.lexicon.own for eng in self.engines]
+            self._cache[state] = {p: merged[p] for p in listen_order(merged, *own)}
         return self._cache[state]
 
     def hear(self, engine: Engine, utt: Utterance) -> Heard:
         """Recognise `utt` against the phrase list of its state; map the phrase to its intent."""
         pi = self.phrase_intents(utt.state)
-        rec = recognize(engine, read_wav(utt.path), sorted(pi))
+        rec = recognize(engine, read_wav(utt.path), list(pi))
         # the same acceptance as a call (the service's confidence bar, see ivr.settings)
         phrase = accepted_phrase(
-            rec.phrase, rec.text, rec.confidence, rec.rejected, pi, SERVICE_MIN_CONFIDENCE
+            rec.phrase,
+            rec.text,
+            rec.confidence,
+            rec.rejected,
+            pi,
+            SERVICE_MIN_CONFIDENCE,
+            rec.doubted,
         )
         return Heard(rec.text, phrase, pi.get(phrase) if phrase else None, rec.confidence)
 

@@ -93,6 +93,7 @@ def language_pack(dialect: str, folder: str | None = None) -> LanguagePack:
         i: list(ps) for i, ps in (base_lex.intents.items() if base_lex else [])
     }
     owner = {p: i for i, ps in intents.items() for p in ps}
+    inherited = set(owner)
     problems: list[PackIssue] = []
     for intent, phrases in pack.intents.items():
         have = intents.setdefault(intent, [])
@@ -116,6 +117,7 @@ def language_pack(dialect: str, folder: str | None = None) -> LanguagePack:
     currencies = dict(base_prompts.currencies) if base_prompts else {}
     currencies.update(pack.currencies)
     source = pack.files[-1]
+    own = {ph.text for phs in pack.intents.values() for ph in phs if ph.origin.pack == pack.id}
     prompts = Prompts(pack.language, texts, currencies, source=source)
     lexicon = Lexicon(
         language=pack.language,
@@ -124,6 +126,7 @@ def language_pack(dialect: str, folder: str | None = None) -> LanguagePack:
         multipliers={**(base_lex.multipliers if base_lex else {}), **pack.multipliers},
         in_open_answers=in_open,
         source=source,
+        own=frozenset() if pack.is_base else own - inherited,
     )
     return LanguagePack(pack, prompts, lexicon)
 

@@ -174,6 +174,14 @@ class DialectChoice:
                 out.setdefault(phrase, intent)
         return out
 
+    def own_expressions(self) -> list[frozenset[str]]:
+        """While detecting: each candidate's own expressions (what its pack adds to its base),
+        for ordering the phrase list (`ivr.dialog.engine.listen_order`)."""
+        if not self.detecting:
+            return []
+        assert self.detector is not None
+        return [self.registry.get(c.id).lexicon.own for c in self.detector.candidates]
+
     def candidate_lists(
         self,
         intents: set[str],

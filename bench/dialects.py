@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ivr.flows.dialect_eval import (  # noqa: E402
     detection,
+    detection_ceiling,
     english_dialects,
     intent_scores,
     load_manifest,
@@ -73,6 +74,8 @@ def main() -> None:
     print(f"{'all':<14}{total:>8} {right / total:>7.2f}")
     lex_right = sum(r.detected for r in lexical.values())
     print(f"{'lexical only':<14}{total:>8} {lex_right / total:>7.2f}  (the words alone, as before)")
+    ceiling = detection_ceiling(rows, callers_per_dialect=args.callers)
+    print(f"{'as scripted':<14}{total:>8} {ceiling:>7.2f}  (every answer heard right)")
     acoustic_cpu = time.process_time() - t0 - lexical_cpu
     print(
         f"\nCPU: intent tables {intent_cpu:.1f} s; detection lexical only {lexical_cpu:.1f} s, "

@@ -246,3 +246,30 @@ def detection(
                 res.detected += 1
                 res.turns.append(first)
     return out
+
+
+def detection_ceiling(
+    rows: list[Utterance],
+    *,
+    language: str = "en",
+    callers_per_dialect: int = 20,
+    max_turns: int = 3,
+    seed: int = 7,
+) -> float:
+    """The share of the same synthetic callers as `detection` (same seed, same answers) the
+    detector gets right when every answer is heard exactly as scripted: what the words can
+    tell at best, since answers in standard words say nothing of a dialect."""
+    lib = pack_library()
+    ids = lib.of_language(language)
+    packs = [lib.resolve(i) for i in ids]
+    rng = random.Random(seed)
+    right = total = 0
+    for dialect in ids[1:]:
+        mine = [u for u in rows if u.dialect == dialect]
+        for _ in range(callers_per_dialect):
+            det = DialectDetector(packs, start=ids[0])
+            for utt in rng.sample(mine, max_turns):
+                det.observe(utt.text, 1.0)
+            total += 1
+            right += det.current == dialect
+    return right / total if total else 0.0

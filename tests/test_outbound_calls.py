@@ -182,7 +182,15 @@ def test_answering_machine_gets_a_short_message_and_a_retry(rig: Rig) -> None:
         ("machine", "machine_end_beep"),
     ]
     assert done.outcome == "machine" and done.raised_escalation_id is None  # not a check-in
-    pages = [w for w in rig.standin.webhooks if "/outbound/twilio/answer" in w.url]
+    # the stand-in records a webhook when its response arrives, which can be after the call's
+    # record has changed: wait for both answer pages
+    pages = rig.standin.wait_for(
+        lambda: (
+            len(p := [w for w in rig.standin.webhooks if "/outbound/twilio/answer" in w.url]) >= 2
+            and p
+        ),
+        what="both answer webhooks",
+    )
     assert len(pages) == 2 and all(p.status == 200 for p in pages)
     twiml = pages[0].body
     assert "<Say" in twiml and "<Hangup" in twiml and "<Connect" not in twiml

@@ -4,12 +4,14 @@ list, the second-opinion rule, and the load limit (real model, real Asterisk pro
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 from corpus import prompt
 from typer.testing import CliRunner
 
 import speech.asr.whisper_engine as we
+from dialects.acoustic import CandidateList, candidate_hearing
 from ivr.cli import app
 from speech.asr.base import ModelNotInstalledError, Recognition, Word
 from speech.asr.phrases import accepted_phrase
@@ -82,6 +84,28 @@ def test_second_opinion_rule():
     assert combine(alone, None, MENU) is alone
 
 
+def test_a_looping_hearing_is_no_second_opinion():
+    """Whisper sometimes loops on audio it cannot make out and runs to its token limit. Such a
+    transcript neither names an entry nor vouches for one (any short entry scores close to a
+    long loop): PocketSphinx's result stands alone, as when Whisper is busy."""
+    loop = Heard("4, 3, 4, 3, 4, 3, 4, 3, 4, 3, 4, 3, 4, 3, 4, 3, 4, 3, 4, 3, 4", 0.76, ended=False)
+    unsure = _ps("new", None, 0.03)
+    checked = []
+
+    def verify(heard, entries):
+        checked.append(entries)
+        return [0.0] * len(entries)
+
+    assert combine(unsure, loop, MENU, verify=verify) is unsure
+    assert checked == []  # nothing was checked against the loop
+    assert combine(_ps("four", None, 0.2), loop, MENU, sequence=True).phrase is None
+    # the same words, ended: the entry they name wins
+    assert combine(unsure, Heard("Four.", 0.76), MENU).phrase == "four"
+    # and Whisper alone does not take a list entry from a loop
+    alone = we.whisper_recognition(loop, 2.0, MENU)
+    assert alone.rejected and alone.phrase is None
+
+
 def test_whisper_can_vouch_for_an_unsure_answer():
     unsure = _ps("yes", None, 0.2)  # PocketSphinx's path, rejected on its own confidence
     checked = []
@@ -138,6 +162,12 @@ def test_the_listener_corrects_a_real_telephone_digit(whisper):
     assert rec.phrase == "two" and rec.engine == "whisper" and not rec.rejected
 
 
+def test_a_short_answer_that_ends_is_marked_ended(whisper):
+    audio = read_wav(prompt("digits/7").path)
+    heard = whisper.hear(audio.samples, audio.sample_rate, phrases=MENU)
+    assert heard.ended and spoken_text(heard.text) == "seven"
+
+
 def test_free_form_words_have_timings(whisper):
     audio = read_wav(prompt("vm-intro").path)
     rec = recognize(whisper, audio)
@@ -165,6 +195,47 @@ def test_a_busy_listener_declines_instead_of_queueing(whisper):
             whisper._slots.release()
     future = whisper.listen_soon(audio.samples, audio.sample_rate)
     assert future is not None and spoken_text(future.result(timeout=60).text) == "seven"
+
+
+def test_dialect_evidence_leaves_a_busy_listener_to_the_calls(whisper):
+    """Hearing an answer once per candidate dialect is optional work: while the listener is
+    hearing any call's answer, a candidate hears with its own recognizer alone."""
+    audio = read_wav(prompt("digits/7").path)
+    english = get_engine("en")
+    assert english.listener is whisper and whisper.idle
+    candidate = CandidateList.of(english, MENU)
+    heard = candidate_hearing(audio, candidate, 0.3)
+    assert heard is not None and heard.phrase == "seven"
+    gate = threading.Event()
+    original = whisper._short
+    whisper._short = lambda *a: (gate.wait(30), original(*a))[1]  # a call's answer, mid-decode
+    try:
+        busy = whisper.listen_soon(audio.samples, audio.sample_rate)
+        assert busy is not None and not whisper.idle
+        before = whisper.declined
+        heard = candidate_hearing(audio, candidate, 0.3)
+        assert heard is not None and heard.phrase == "seven"  # PocketSphinx alone heard it
+        assert whisper.declined == before  # the listener was not even asked
+    finally:
+        gate.set()
+        whisper._short = original
+    busy.result(timeout=60)
+    assert whisper.idle
+
+
+def test_one_answer_heard_with_several_lists_is_encoded_once(whisper):
+    """Each candidate dialect hears an unknown caller's answer with its own list: the encoder
+    (most of the cost) runs once for the clip, and each list still gets its own hearing."""
+    audio = read_wav(prompt("digits/7").path)
+    first = whisper.hear(audio.samples, audio.sample_rate, phrases=MENU)
+    before = whisper.encoded_reused
+    again = whisper.hear(audio.samples, audio.sample_rate, phrases=["seven", "eleven", "heaven"])
+    assert whisper.encoded_reused == before + 1
+    assert spoken_text(first.text) == spoken_text(again.text) == "seven"
+    softer = (audio.samples // 2).astype(audio.samples.dtype)  # another clip: encoded afresh
+    heard = whisper.hear(softer, audio.sample_rate, phrases=MENU)
+    assert spoken_text(heard.text) == "seven"
+    assert whisper.encoded_reused == before + 1
 
 
 def test_missing_or_corrupt_model_packages_are_named(tmp_path, monkeypatch):

@@ -437,7 +437,7 @@ class PocketSphinxEngine:
 
     def with_listener(self, listener: WhisperEngine | None) -> PocketSphinxEngine:
         """This engine with Whisper as its listener (`speech.asr.second_opinion`), or, with
-        None, without one (what dialect evidence uses: this model's own confidence)."""
+        None, without one (what dialect evidence hears with while the listener is busy)."""
         view = copy.copy(self)
         view.listener = listener
         return view

@@ -16,7 +16,9 @@ words ("aye", "nae bother", "summat") without forcing them. The rule:
   than its own words on the same clip (`WhisperEngine.verify`); the best one stands if it is
   within `VERIFY_BAR`, else the answer is rejected as not understood and marked `doubted`, so
   a service's looser confidence bar does not take it back;
-- Whisper busy (every slot taken): PocketSphinx's result alone, as it was.
+- Whisper busy (every slot taken), or its decode ran on without ending (looping on audio it
+  could not make out, `Heard.ended`): PocketSphinx's result alone, as it was. A looping
+  transcript is no baseline to check entries against: any short entry scores close to it.
 
 Both bars were chosen on half 0 of the broad set of real Asterisk prompts, never on dialect
 fixtures. `DOUBT_BAR`: the highest bar that cost at most one in-list answer there.
@@ -68,7 +70,7 @@ def combine(
 ) -> Recognition:
     """The answer, from PocketSphinx's `primary` result and Whisper's `heard` (see the module);
     `verify` scores entries against Whisper's own words (`WhisperEngine.verify`)."""
-    if heard is None:
+    if heard is None or not heard.ended:
         return primary
     run = match_loosely(heard.text, phrases, sequence)
     if not run:

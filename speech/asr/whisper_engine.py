@@ -57,6 +57,7 @@ MODEL_BYTES = 145_217_532
 _SIDE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
 RATE = 16000
 SHORT_WINDOW_S = 8.0  # encoder window of a short answer (the full window is 30 s)
+ENCODED_KEPT = 8  # clips whose encoder output is kept: the same answer heard with other lists
 MAX_SHORT_TOKENS = 40
 # The phrase list given to Whisper as its "previous text" (Whisper's context is 224 tokens)
 PROMPT_TOKENS = 200
@@ -203,6 +204,10 @@ class Heard:
     confidence: float  # exp(mean token log-probability), 0..1
     words: list[Word] = field(default_factory=list)
     context: Any = field(default=None, repr=False, compare=False)
+    # False when a short answer's decode ran to `MAX_SHORT_TOKENS` without ending: Whisper
+    # looping on audio it cannot make out ("4, 3, 4, 3, ...", "I'm going to see more, I'm
+    # going to see more, ..."), which is no hearing of the answer
+    ended: bool = True
 
 
 class WhisperEngine:
@@ -250,8 +255,11 @@ class WhisperEngine:
         # or the process can abort at exit ("terminate called without an active exception")
         atexit.register(self.close)
         self.declined = 0  # listen_soon calls turned away because every slot was busy
+        self._running = 0  # decodes holding a slot now
         self._lock = threading.Lock()
         self._prompts: dict[tuple[str, ...], list[int]] = {}  # phrase list -> prompt tokens
+        self._encoded: dict[bytes, tuple[Any, int]] = {}  # clip digest -> encoder output
+        self.encoded_reused = 0  # clips heard again without encoding them again
 
     def close(self) -> None:
         """Wait for running decodes and release the model (at exit, or when done with it)."""
@@ -272,7 +280,23 @@ class WhisperEngine:
 
     def _encode(self, audio: np.ndarray) -> tuple[Any, int]:
         """The encoder output of a short clip in its `SHORT_WINDOW_S` window, and the clip's
-        length in encoder frames."""
+        length in encoder frames. The encoder is most of a short answer's cost, and the same
+        answer is heard with several lists (each candidate dialect's, while detecting): the
+        last `ENCODED_KEPT` clips' outputs are kept, by digest of their samples."""
+        key = hashlib.blake2b(audio.tobytes(), digest_size=16).digest()
+        with self._lock:
+            kept = self._encoded.get(key)
+            if kept is not None:
+                self.encoded_reused += 1
+                return kept
+        encoded = self._encode_now(audio)
+        with self._lock:
+            if len(self._encoded) >= ENCODED_KEPT:
+                self._encoded.pop(next(iter(self._encoded)))
+            self._encoded[key] = encoded
+        return encoded
+
+    def _encode_now(self, audio: np.ndarray) -> tuple[Any, int]:
         import ctranslate2
 
         feats = self._model.feature_extractor(audio)
@@ -315,7 +339,12 @@ class WhisperEngine:
         )[0]
         ids = [i for i in res.sequences_ids[0] if i < self._tok.eot]
         text = self._tok.decode(ids).strip()
-        return Heard(text, math.exp(min(0.0, res.scores[0])), context=(encoded, frames, start, ids))
+        return Heard(
+            text,
+            math.exp(min(0.0, res.scores[0])),
+            context=(encoded, frames, start, ids),
+            ended=len(res.sequences_ids[0]) < MAX_SHORT_TOKENS,
+        )
 
     def verify(self, heard: Heard, phrases: list[str]) -> list[float] | None:
         """How much less likely Whisper finds each of `phrases` than what it heard itself, on
@@ -389,14 +418,29 @@ class WhisperEngine:
         if not self._slots.acquire(blocking=False):
             self.declined += 1
             return None
+        self._count(+1)
         try:
             audio = self._float16k(samples, rate)
             future = self._pool.submit(self._short, audio, tuple(phrases or ()))
         except BaseException:
-            self._slots.release()
+            self._release()
             raise
-        future.add_done_callback(lambda _: self._slots.release())
+        future.add_done_callback(lambda _: self._release())
         return future
+
+    @property
+    def idle(self) -> bool:
+        """True when no answer is being heard: optional work (dialect evidence) uses the
+        listener only then, and leaves it to the calls' own answers otherwise."""
+        return self._running == 0
+
+    def _count(self, step: int) -> None:
+        with self._lock:
+            self._running += step
+
+    def _release(self) -> None:
+        self._count(-1)
+        self._slots.release()
 
     # ---- the engine interface -------------------------------------------------------
 
@@ -449,7 +493,7 @@ def whisper_recognition(
         audio_seconds=seconds,
     )
     if phrases:
-        run = match_loosely(heard.text, phrases, sequence)
+        run = match_loosely(heard.text, phrases, sequence) if heard.ended else None
         if run:
             rec.items = run if sequence else []
             rec.phrase = " ".join(run)

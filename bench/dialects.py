@@ -60,7 +60,7 @@ def main() -> None:
     intent_cpu = time.process_time() - started
     print(
         "\ndetection of unknown callers (3 answers each, heard with every English pack, and "
-        "by each candidate's own recognizer for its confidence):"
+        "by each candidate dialect's own recognizer, weighed by its lexicon):"
     )
     print(f"{'dialect':<14}{'callers':>8} {'right':>7} {'turns':>6}")
     t0 = time.process_time()

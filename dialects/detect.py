@@ -8,9 +8,12 @@ outside the pack: P(phrase | dialect) = (1 - eps) * (share_own / |own| if own, e
 dialect has ("nae bother") weighs much more than one every pack shares ("yes"), which favours
 the plainest pack having it (a caller who only says standard words stays on the base pack),
 and a UK Standard phrase points to the UK pack rather than to the packs inheriting it.
-Each answer's evidence is scaled by the recognizer's confidence, and, when the utterance was
-recognised with several models, each candidate's own model confidence adds its log.
-The detector switches only when
+Each answer's evidence is scaled by the recognizer's confidence. When each candidate's own
+recognizer (its lexicon, its accent variants, its primed listener: `dialects.acoustic`) heard
+the answer too, every candidate also scores what it understood itself by the same lexicon
+model, P(its phrase | it) times its confidence (a phrase it did not understand scores the
+floor): a dialect whose own recognizer found one of its own expressions gains, a dialect that
+heard only a shared word gains little. The detector switches only when
 the best dialect's posterior passes `threshold` AND it leads the current one by `margin`
 (log-odds): hysteresis, so one odd answer does not flip the voice back and forth. The caller's
 own choice (`override`) always wins and stops automatic switching.
@@ -22,6 +25,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from dialects.acoustic import CandidateHeard
 from dialects.model import DialectPack, normalise
 
 
@@ -117,18 +121,34 @@ class DialectDetector:
             hits = {c.id: self._phrases_in(norm, c) for c in self.candidates}
         if not norm or not any(hits.values()):
             return dict.fromkeys(self.scores, 0.0)
+        return {
+            c.id: self._smoothed(self._p_phrase(c, hits[c.id][0]) if hits[c.id] else 0.0)
+            for c in self.candidates
+        }
+
+    def _p_phrase(self, cand: _Candidate, phrase: str) -> float:
+        """P(phrase | cand) of the lexicon model (0 for a phrase outside the pack)."""
+        share = self.own_share if cand.inherited else 1.0
+        if phrase in cand.own:
+            return share / len(cand.own)
+        if phrase in cand.inherited:
+            return (1 - share) / len(cand.inherited)
+        return 0.0
+
+    def _smoothed(self, p: float) -> float:
+        return math.log((1 - self.epsilon) * p + self.epsilon / self._vocab)
+
+    def hearing_log_likelihoods(self, hearings: Mapping[str, CandidateHeard]) -> dict[str, float]:
+        """Each heard candidate's log-likelihood of the answer as its own recognizer heard it:
+        P(its phrase | it) times its confidence, smoothed (candidates without a hearing are
+        left out)."""
         out = {}
-        floor = self.epsilon / self._vocab
         for c in self.candidates:
-            p = 0.0
-            if hits[c.id]:
-                phrase = hits[c.id][0]
-                share = self.own_share if c.inherited else 1.0
-                if phrase in c.own:
-                    p = share / len(c.own)
-                else:
-                    p = (1 - share) / len(c.inherited)
-            out[c.id] = math.log((1 - self.epsilon) * p + floor)
+            h = hearings.get(c.id)
+            if h is None:
+                continue
+            p = self._p_phrase(c, normalise(h.phrase)) if h.phrase else 0.0
+            out[c.id] = self._smoothed(p * min(max(float(h.confidence), 0.0), 1.0))
         return out
 
     def posteriors(self) -> dict[str, float]:
@@ -142,13 +162,13 @@ class DialectDetector:
         self,
         text: str,
         confidence: float = 1.0,
-        model_confidence: Mapping[str, float] | None = None,
+        hearings: Mapping[str, CandidateHeard] | None = None,
     ) -> DialectDecision | None:
         """Add one answer (the recognised words and the recognizer's confidence 0..1).
 
-        `model_confidence`: candidate id -> confidence of that candidate's own recognizer on
-        this utterance, when several models are installed. Returns a `DialectDecision` when
-        the evidence is now clear enough to switch, else None.
+        `hearings`: candidate id -> how that candidate's own recognizer heard this answer
+        (`dialects.acoustic`), when they were consulted. Returns a `DialectDecision` when the
+        evidence is now clear enough to switch, else None.
         """
         self.turns += 1
         conf = min(max(float(confidence), 0.0), 1.0)
@@ -156,22 +176,25 @@ class DialectDetector:
         top = max(ll.values())
         for k, v in ll.items():
             self.scores[k] += conf * (v - top)
-        self._add_models(model_confidence)
+        self._add_hearings(hearings)
         if any(v != top for v in ll.values()):
             self.evidence.append(normalise(text))
         return self._decide()
 
-    def add_model_evidence(self, model_confidence: Mapping[str, float]) -> DialectDecision | None:
-        """The candidates' recognizer confidences on the answer last observed, arriving after
-        it: a live call replies on the words at once and weighs the slower model evidence when
-        it is ready. Scores are sums, so they end as if both had come together."""
-        self._add_models(model_confidence)
+    def add_hearings(self, hearings: Mapping[str, CandidateHeard]) -> DialectDecision | None:
+        """The candidates' own hearings of the answer last observed, arriving after it: a live
+        call replies on the words at once and weighs the slower evidence when it is ready.
+        Scores are sums, so they end as if both had come together."""
+        self._add_hearings(hearings)
         return self._decide()
 
-    def _add_models(self, model_confidence: Mapping[str, float] | None) -> None:
-        for k, c in (model_confidence or {}).items():
-            if k in self.scores:
-                self.scores[k] += math.log(min(max(float(c), 0.0), 1.0) + 1e-3)
+    def _add_hearings(self, hearings: Mapping[str, CandidateHeard] | None) -> None:
+        ll = self.hearing_log_likelihoods(hearings or {})
+        if len(ll) < 2:  # one candidate's hearing alone compares it with nothing
+            return
+        top = max(ll.values())
+        for k, v in ll.items():
+            self.scores[k] += v - top
 
     def _decide(self) -> DialectDecision | None:
         if self.locked:

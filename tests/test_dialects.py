@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from dialects.acoustic import CandidateHeard
 from dialects.detect import DialectDetector
 from dialects.engines import RecognitionUnavailable, engine_for
 from dialects.loader import PACKS_DIR, PackLibrary
@@ -320,18 +321,49 @@ def test_caller_asks_for_a_language_by_voice_and_keeps_their_place():
     assert plain.state == "ask_account" and plain.dialect is None
 
 
-def test_model_evidence_arriving_after_the_words_scores_as_if_together() -> None:
-    """A live call weighs the words at once and the candidates' recognizer confidences when
-    they are ready: the scores end the same as when both come in one observation."""
+def test_candidate_hearings_arriving_after_the_words_score_as_if_together() -> None:
+    """A live call weighs the words at once and the candidates' own hearings when they are
+    ready: the scores end the same as when both come in one observation."""
     packs = {"en": ["yes", "no"], "en-scotland": ["aye", "yes", "naw"]}
-    models = {"en": 0.4, "en-scotland": 0.9}
+    hearings = {"en": CandidateHeard("yes", 0.4), "en-scotland": CandidateHeard("aye", 0.9)}
     together, apart = DialectDetector(packs), DialectDetector(packs)
-    together.observe("aye", 0.8, models)
+    together.observe("aye", 0.8, hearings)
     apart.observe("aye", 0.8)
-    assert apart.scores != together.scores  # the models' part is still missing
-    apart.add_model_evidence(models)
+    assert apart.scores != together.scores  # the candidates' part is still missing
+    apart.add_hearings(hearings)
     assert apart.scores == pytest.approx(together.scores)
     assert apart.turns == together.turns == 1
+
+
+def test_a_candidate_hearing_its_own_expression_outweighs_one_hearing_a_shared_word() -> None:
+    """Each candidate's recognizer explains the answer in its own terms; the lexicon model
+    weighs what each understood: an expression only one dialect has beats a word all share,
+    a phrase not understood scores the floor, and a lone hearing compares nothing."""
+    lib = pack_library()
+    packs = [lib.resolve(i) for i in lib.of_language("en")]
+    det = DialectDetector(packs, start="en")
+    # the flow's own words ("yes") are in no pack: heard by all, they favour none
+    plain = det.hearing_log_likelihoods({c.id: CandidateHeard("yes", 0.6) for c in det.candidates})
+    assert len(set(plain.values())) == 1
+    heard = {c.id: CandidateHeard("yes", 0.6) for c in det.candidates}
+    heard["en-scotland"] = CandidateHeard("aye nae bother", 0.6)
+    heard["en-us"] = CandidateHeard(None, 0.2)
+    ll = det.hearing_log_likelihoods(heard)
+    assert max(ll, key=ll.__getitem__) == "en-scotland"
+    assert ll["en-us"] == min(ll.values()) == plain["en"]  # not understood: the floor
+    # a base pack phrase weighs most for the base pack, less for those inheriting it
+    fall = det.hearing_log_likelihoods(
+        {c.id: CandidateHeard("i've had a fall", 0.6) for c in det.candidates}
+    )
+    assert fall["en"] > fall["en-gb-north"] > plain["en"]
+    # less sure, less weight: the same phrase heard with a lower confidence scores lower
+    unsure = det.hearing_log_likelihoods({"en-scotland": CandidateHeard("aye nae bother", 0.3)})
+    assert unsure["en-scotland"] < ll["en-scotland"]
+    before = dict(det.scores)
+    assert det.add_hearings({"en-scotland": CandidateHeard("aye nae bother", 0.9)}) is None
+    assert det.scores == before  # one candidate's hearing alone is no comparison
+    decision = det.observe("", 0.0, heard)
+    assert decision is not None and decision.dialect == "en-scotland"
 
 
 def test_a_dialect_lexicon_knows_its_own_expressions():

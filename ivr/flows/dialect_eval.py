@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dialects.acoustic import CandidateList, model_confidences
+from dialects.acoustic import CandidateHeard, CandidateList, candidate_hearings
 from dialects.detect import DialectDetector
 from dialects.engines import dialect_engine
 from dialects.model import DialectPack
@@ -203,8 +203,9 @@ def detection(
     dialect's fixtures (own and standard expressions alike), heard with the union of every
     candidate pack; the detector starts on the base pack. A caller counts as detected when the
     detector is on the right dialect after at most `max_turns` answers. With `acoustic`, each
-    answer is also recognised by every candidate's own recognizer (its phrases and accent
-    variants) and each one's confidence goes to the detector as that model's evidence."""
+    answer is also heard by every candidate's own recognizer (as a call in that dialect hears
+    it: its phrases, accent variants and primed listener) and what each understood goes to
+    the detector (`dialects.acoustic`)."""
     lib = pack_library()
     ids = lib.of_language(language)
     packs = [lib.resolve(i) for i in ids]
@@ -216,7 +217,7 @@ def detection(
         for i, b in zip(ids, bundles, strict=True)
     ]
     heard: dict[Path, Heard] = {}
-    by_model: dict[Path, dict[str, float]] = {}
+    by_model: dict[Path, dict[str, CandidateHeard]] = {}
     rng = random.Random(seed)
     out: dict[str, DetectionResult] = {}
     for dialect in ids[1:]:
@@ -231,12 +232,13 @@ def detection(
                     heard[utt.path] = union.hear(engine, utt)
                 h = heard[utt.path]
                 if acoustic and utt.path not in by_model:
-                    by_model[utt.path] = model_confidences(
+                    by_model[utt.path] = candidate_hearings(
                         read_wav(utt.path),
                         {
                             i: CandidateList.of(eng, pipe.phrase_intents(utt.state))
                             for i, pipe, eng in own
                         },
+                        SERVICE_MIN_CONFIDENCE,
                     )
                 if h.phrase or acoustic:  # an answer not understood still has model evidence
                     det.observe(h.phrase or "", h.confidence, by_model.get(utt.path))

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from dialects.acoustic import CandidateHeard
 from dialects.detect import DialectDecision
 from ivr.dialog.actions import Event, Hangup, Listen, Say, SetRate, Transfer, UserInput
 from ivr.dialog.engine import DialogEngine, listen_order
@@ -71,7 +72,7 @@ class SessionDeps:
     languages: LanguageRegistry | None = None
     dialect_detection: bool = True
     # for how many first answers every candidate dialect's recognizer also hears an unknown
-    # caller (its confidence is detection evidence); 0: the words alone
+    # caller (what each understood is detection evidence); 0: the words alone
     dialect_model_answers: int = 3
     # voice cues (issue 5): None switches them off for the deployment
     cue_config: Any = None  # speech.cues.CueConfig
@@ -257,6 +258,7 @@ class CallSession:
                 self.setup.dialect,
                 detect=detect,
                 acoustic_answers=self.deps.dialect_model_answers,
+                min_confidence=self.deps.min_confidence,
             )
         if self.deps.cue_config is not None:
             await self._start_cues(customer.id if customer else None)
@@ -428,11 +430,11 @@ class CallSession:
 
     def _dialect_evidence(
         self, listen: Listen, utt: UtteranceEnded, phrase_list: bool
-    ) -> Callable[[], Coroutine[Any, Any, dict[str, float]]] | None:
+    ) -> Callable[[], Coroutine[Any, Any, dict[str, CandidateHeard]]] | None:
         """While an unknown caller's dialect is being detected (first answers only): every
-        candidate dialect's recognizer is to hear this answer too, in the decode pool (None
-        when not wanted). Started once the reply is on its way: seven decodes on a small
-        machine would otherwise slow the cue assessment and the reply by ~0.5 s."""
+        candidate dialect's recognizer is to hear this answer too, in the evidence thread
+        (None when not wanted). Started once the reply is on its way: a decode per candidate
+        on a small machine would otherwise slow the cue assessment and the reply."""
         choice = self.choice
         if choice is None or not choice.wants_models or not phrase_list:
             return None
@@ -440,7 +442,7 @@ class CallSession:
             return None
         intents = set(listen.phrase_intents.values())
         return functools.partial(
-            choice.model_confidences, utt.audio, utt.sample_rate, intents, usable_phrases
+            choice.candidate_hearings, utt.audio, utt.sample_rate, intents, usable_phrases
         )
 
     async def _observe_dialect(self, heard: str, confidence: float) -> None:
@@ -448,17 +450,17 @@ class CallSession:
         assert self.choice is not None
         await self._switch_dialect(self.choice.observe(heard, confidence))
 
-    async def _observe_models(
-        self, pending: Awaitable[dict[str, float]], heard: str, confidence: float
+    async def _observe_hearings(
+        self, pending: Awaitable[dict[str, CandidateHeard]], heard: str, confidence: float
     ) -> None:
-        """Weigh the candidates' recognizer confidences on an answer once they are ready (a
-        switch they bring applies from the next prompt); recorded as `dialect_evidence`."""
-        models = await pending
+        """Weigh how the candidates heard an answer once they are ready (a switch they bring
+        applies from the next prompt); recorded as `dialect_evidence`."""
+        hearings = await pending
         async with self._lock:
             if self.choice is None or self._stopped or self._failed:
                 return
-            decision = self.choice.observe_models(heard, confidence, models)
-            if models and self.choice.evidence:
+            decision = self.choice.observe_hearings(heard, confidence, hearings)
+            if hearings and self.choice.evidence:
                 data = self.choice.evidence[-1].to_dict()
                 self._emit("dialect_evidence", **data)
                 self._write(self.deps.store.add_event, self.call_sid, "dialect_evidence", data=data)
@@ -740,7 +742,7 @@ class CallSession:
         if pending is not None and self.choice is not None and self.choice.wants_models:
             # the reply is on its way (and the words alone did not decide)
             task = asyncio.create_task(
-                self._observe_models(pending(), phrase or "", rec.confidence)
+                self._observe_hearings(pending(), phrase or "", rec.confidence)
             )
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)

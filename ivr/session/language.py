@@ -6,7 +6,7 @@ when no model for it is installed: the call then works by keypad). `DialectChoic
 call) detects the dialect of an unknown caller from their first answers, with hysteresis, and
 lets the caller override it. As in the evaluation (`ivr.flows.dialect_eval.detection`), the
 first `acoustic_answers` answers are also heard by every candidate dialect's own recognizer
-(`dialects.acoustic`), and each one's confidence is evidence for its dialect.
+(`dialects.acoustic`), and what each understood is weighed by its dialect's lexicon.
 """
 
 from __future__ import annotations
@@ -18,9 +18,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dialects.acoustic import CandidateList, model_confidences_async, pcm_audio
+from dialects.acoustic import (
+    CandidateHeard,
+    CandidateList,
+    candidate_hearings_async,
+    pcm_audio,
+)
 from dialects.detect import DialectDecision, DialectDetector
 from dialects.engines import RecognitionUnavailable, engine_for
+from ivr.dialog.engine import listen_order
 from ivr.dialog.lexicon import Lexicon
 from ivr.dialog.prompts import Prompts
 from ivr.flows.packs import language_pack, pack_library
@@ -98,7 +104,7 @@ class DialectEvidence:
     answer: int  # 1 for the caller's first answer scored
     heard: str  # the phrase understood ("" when the answer was not understood)
     confidence: float  # the main recognizer's confidence
-    models: dict[str, float]  # candidate id -> its own recognizer's confidence
+    candidates: dict[str, CandidateHeard]  # candidate id -> how its own recognizer heard it
     posteriors: dict[str, float]  # candidate id -> probability after this answer
     current: str  # the dialect in use after this answer
     decided: str | None = None  # the dialect switched to on this answer
@@ -109,7 +115,7 @@ class DialectEvidence:
             "answer": self.answer,
             "heard": self.heard,
             "confidence": round(self.confidence, 3),
-            "models": {k: round(v, 3) for k, v in self.models.items()},
+            "candidates": {k: v.to_dict() for k, v in self.candidates.items()},
             "posteriors": {k: round(v, 3) for k, v in self.posteriors.items()},
             "current": self.current,
             "decided": self.decided,
@@ -120,7 +126,8 @@ class DialectChoice:
     """Per call: detects an unknown caller's dialect among their language's packs.
 
     `acoustic_answers`: for how many answers every candidate's recognizer is also consulted
-    (0: the words only)."""
+    (0: the words only). `min_confidence`: the service's confidence bar, under which a
+    candidate's hearing counts as understood, as a call in that dialect would act on it."""
 
     def __init__(
         self,
@@ -129,8 +136,10 @@ class DialectChoice:
         *,
         detect: bool,
         acoustic_answers: int = ACOUSTIC_ANSWERS,
+        min_confidence: float = 0.0,
     ) -> None:
         self.registry = registry
+        self.min_confidence = min_confidence
         self.current = current
         self.detector: DialectDetector | None = None
         self.acoustic_answers = acoustic_answers
@@ -155,12 +164,14 @@ class DialectChoice:
         return self.detecting and self.detected is None and self._asked < self.acoustic_answers
 
     def _candidate_phrases(self, intents: set[str]) -> dict[str, dict[str, str]]:
-        """Candidate id -> its own phrases for `intents` (phrase -> intent)."""
+        """Candidate id -> its own phrases for `intents` (phrase -> intent), in the order a
+        call in that dialect gives its recognizer (`listen_order`)."""
         assert self.detector is not None
         out: dict[str, dict[str, str]] = {}
         for cand in self.detector.candidates:
             lexicon = self.registry.get(cand.id).lexicon
-            out[cand.id] = {p: i for i in sorted(intents) for p in lexicon.phrases(i)}
+            phrases = {p: i for i in sorted(intents) for p in lexicon.phrases(i)}
+            out[cand.id] = {p: phrases[p] for p in listen_order(phrases, lexicon.own)}
         return out
 
     def extra_phrases(self, intents: set[str]) -> dict[str, str]:
@@ -201,22 +212,24 @@ class DialectChoice:
             out[cid] = CandidateList.of(engine, usable(engine, words) if usable else words)
         return out
 
-    async def model_confidences(
+    async def candidate_hearings(
         self,
         pcm: bytes,
         sample_rate: int,
         intents: set[str],
         usable: Callable[[Engine, list[str]], list[str]] | None = None,
-    ) -> dict[str, float]:
-        """Every candidate recognizer's confidence on one answer, decoded in the decode
-        thread pool all at once ({} when not `wants_models`, or on any failure)."""
+    ) -> dict[str, CandidateHeard]:
+        """How every candidate's recognizer heard one answer, decoded in the evidence thread
+        ({} when not `wants_models`, when that thread is busy, or on any failure)."""
         if not self.wants_models:
             return {}
         try:
             lists = await asyncio.to_thread(self.candidate_lists, intents, usable)
             if len(lists) < 2:  # one recognizer only: its confidence tells no dialect apart
                 return {}
-            found = await model_confidences_async(pcm_audio(pcm, sample_rate), lists)
+            found = await candidate_hearings_async(
+                pcm_audio(pcm, sample_rate), lists, self.min_confidence
+            )
             self._asked += bool(found)  # an answer skipped while busy does not count
             return found
         except Exception:  # evidence is optional: the answer itself must never be lost
@@ -227,55 +240,55 @@ class DialectChoice:
         self,
         heard: str,
         confidence: float,
-        model_confidence: Mapping[str, float] | None = None,
+        hearings: Mapping[str, CandidateHeard] | None = None,
     ) -> DialectDecision | None:
-        """Score one answer (the phrase understood, "" if none, and with the candidates'
-        recognizer confidences when they were consulted); a decision means: switch to
+        """Score one answer (the phrase understood, "" if none, and how every candidate's
+        recognizer heard it when they were consulted); a decision means: switch to
         `decision.dialect` now. As in the evaluation, an answer not understood still
-        counts when it has model evidence."""
-        if not self.detecting or not (heard or model_confidence):
+        counts when the candidates heard it."""
+        if not self.detecting or not (heard or hearings):
             return None
         assert self.detector is not None
         return self._record(
             heard,
             confidence,
-            model_confidence,
-            self.detector.observe(heard, confidence, model_confidence),
+            hearings,
+            self.detector.observe(heard, confidence, hearings),
         )
 
-    def observe_models(
-        self, heard: str, confidence: float, model_confidence: Mapping[str, float]
+    def observe_hearings(
+        self, heard: str, confidence: float, hearings: Mapping[str, CandidateHeard]
     ) -> DialectDecision | None:
-        """The candidates' recognizer confidences on an answer whose words went to `observe`
-        already (a live call does not hold its reply for them): added to that answer, or,
-        for an answer not understood, counted as one with its model evidence only."""
-        if not self.detecting or not model_confidence:
+        """The candidates' hearings of an answer whose words went to `observe` already (a
+        live call does not hold its reply for them): added to that answer, or, for an answer
+        not understood, counted as one with the candidates' evidence only."""
+        if not self.detecting or not hearings:
             return None
         assert self.detector is not None
         if heard:
-            decision = self.detector.add_model_evidence(model_confidence)
+            decision = self.detector.add_hearings(hearings)
         else:
-            decision = self.detector.observe("", confidence, model_confidence)
-        return self._record(heard, confidence, model_confidence, decision)
+            decision = self.detector.observe("", confidence, hearings)
+        return self._record(heard, confidence, hearings, decision)
 
     def _record(
         self,
         heard: str,
         confidence: float,
-        model_confidence: Mapping[str, float] | None,
+        hearings: Mapping[str, CandidateHeard] | None,
         decision: DialectDecision | None,
     ) -> DialectDecision | None:
         assert self.detector is not None
         if decision is not None:
             self.current = decision.dialect
             self.detected = decision
-        if model_confidence:
+        if hearings:
             self.evidence.append(
                 DialectEvidence(
                     len(self.evidence) + 1,
                     heard,
                     confidence,
-                    dict(model_confidence),
+                    dict(hearings),
                     self.detector.posteriors(),
                     self.current,
                     decision.dialect if decision else None,

@@ -162,6 +162,27 @@ def test_the_listener_corrects_a_real_telephone_digit(whisper):
     assert rec.phrase == "two" and rec.engine == "whisper" and not rec.rejected
 
 
+def test_a_looping_decode_is_heard_again_without_the_list(whisper, monkeypatch):
+    """The list as context can set Whisper looping; the answer is then heard plainly (its
+    encoding kept), and only a plain hearing that loops too is given up on."""
+    audio = whisper._float16k(read_wav(prompt("digits/7").path).samples, 8000)
+    plain = whisper._start(())
+    decode = whisper._decode
+    starts = []
+
+    def looping_with_a_list(clip, start):
+        starts.append(start)
+        heard = decode(clip, start)
+        return heard if start == plain else Heard("4, 3, 4, 3, 4, 3, 4", 0.7, ended=False)
+
+    monkeypatch.setattr(whisper, "_decode", looping_with_a_list)
+    heard = whisper._short(audio, tuple(MENU))
+    assert heard.ended and spoken_text(heard.text) == "seven"
+    assert len(starts) == 2 and starts[0] != plain and starts[1] == plain
+    starts.clear()
+    assert spoken_text(whisper._short(audio, ()).text) == "seven" and starts == [plain]
+
+
 def test_a_short_answer_that_ends_is_marked_ended(whisper):
     audio = read_wav(prompt("digits/7").path)
     heard = whisper.hear(audio.samples, audio.sample_rate, phrases=MENU)

@@ -75,6 +75,7 @@ def test_dialect_awareness_beats_the_base_pack(engine, rows):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)  # every candidate dialect hears ~290 clips: ~10 min on 2 cores
 def test_detection_within_three_answers(engine, rows):
     results = detection(engine, rows, callers_per_dialect=20, max_turns=3)
     total = sum(r.callers for r in results.values())

@@ -16,9 +16,10 @@ words ("aye", "nae bother", "summat") without forcing them. The rule:
   than its own words on the same clip (`WhisperEngine.verify`); the best one stands if it is
   within `VERIFY_BAR`, else the answer is rejected as not understood and marked `doubted`, so
   a service's looser confidence bar does not take it back;
-- Whisper busy (every slot taken), or its decode ran on without ending (looping on audio it
-  could not make out, `Heard.ended`): PocketSphinx's result alone, as it was. A looping
-  transcript is no baseline to check entries against: any short entry scores close to it.
+- Whisper busy (every slot taken), or its decode ran on without ending even without the list
+  as context (looping on audio it could not make out, `Heard.ended`): PocketSphinx's result
+  alone, as it was. A looping transcript is no baseline to check entries against: any short
+  entry scores close to it.
 
 Both bars were chosen on half 0 of the broad set of real Asterisk prompts, never on dialect
 fixtures. `DOUBT_BAR`: the highest bar that cost at most one in-list answer there.

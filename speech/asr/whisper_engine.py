@@ -327,8 +327,17 @@ class WhisperEngine:
         return [tok.sot_prev, *cached, *head]
 
     def _short(self, audio: np.ndarray, phrases: tuple[str, ...] = ()) -> Heard:
+        """A short answer, heard with `phrases` as context. A list of comma-separated
+        phrases can set Whisper looping on audio it cannot make out ("4, 3, 4, 3, ..."): then
+        it hears the answer again without the list (the clip's encoding is kept, so that costs
+        only a short decode)."""
+        heard = self._decode(audio, self._start(phrases))
+        if phrases and not heard.ended:
+            heard = self._decode(audio, self._start(()))
+        return heard
+
+    def _decode(self, audio: np.ndarray, start: list[int]) -> Heard:
         encoded, frames = self._encode(audio)
-        start = self._start(phrases)
         res = self._model.model.generate(
             encoded,
             [start],

@@ -148,7 +148,7 @@ class DialectDetector:
             if h is None:
                 continue
             p = self._p_phrase(c, normalise(h.phrase)) if h.phrase else 0.0
-            out[c.id] = self._smoothed(p * min(max(float(h.confidence), 0.0), 1.0))
+            out[c.id] = self._smoothed(p * _unit(h.confidence))
         return out
 
     def posteriors(self) -> dict[str, float]:
@@ -171,7 +171,7 @@ class DialectDetector:
         evidence is now clear enough to switch, else None.
         """
         self.turns += 1
-        conf = min(max(float(confidence), 0.0), 1.0)
+        conf = _unit(confidence)
         ll = self.log_likelihoods(text)
         top = max(ll.values())
         for k, v in ll.items():
@@ -219,6 +219,11 @@ class DialectDetector:
         return DialectDecision(
             dialect, previous, source, round(posterior, 3), self.turns, tuple(self.evidence)
         )
+
+
+def _unit(value: float) -> float:
+    """A confidence clamped to 0..1."""
+    return min(max(float(value), 0.0), 1.0)
 
 
 def _contains(words: list[str], tokens: list[str]) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -189,6 +189,19 @@ class DetectionResult:
         return sum(self.turns) / len(self.turns) if self.turns else float("nan")
 
 
+def synthetic_callers(
+    rows: list[Utterance], ids: list[str], callers_per_dialect: int, max_turns: int, seed: int
+) -> Iterator[tuple[str, list[Utterance]]]:
+    """(dialect, answers) of each synthetic unknown caller: for every dialect of `ids` but the
+    base (the first), `callers_per_dialect` callers each giving `max_turns` answers drawn at
+    random from that dialect's fixtures. The same seed gives the same callers."""
+    rng = random.Random(seed)
+    for dialect in ids[1:]:
+        mine = [u for u in rows if u.dialect == dialect]
+        for _ in range(callers_per_dialect):
+            yield dialect, rng.sample(mine, max_turns)
+
+
 def detection(
     engine: Engine,
     rows: list[Utterance],
@@ -218,35 +231,32 @@ def detection(
     ]
     heard: dict[Path, Heard] = {}
     by_model: dict[Path, dict[str, CandidateHeard]] = {}
-    rng = random.Random(seed)
     out: dict[str, DetectionResult] = {}
-    for dialect in ids[1:]:
-        mine = [u for u in rows if u.dialect == dialect]
+    for dialect, answers in synthetic_callers(rows, ids, callers_per_dialect, max_turns, seed):
         res = out.setdefault(dialect, DetectionResult(dialect))
-        for _ in range(callers_per_dialect):
-            det = DialectDetector(packs, start=ids[0])
-            res.callers += 1
-            first = 0
-            for turn, utt in enumerate(rng.sample(mine, max_turns), start=1):
-                if utt.path not in heard:
-                    heard[utt.path] = union.hear(engine, utt)
-                h = heard[utt.path]
-                if acoustic and utt.path not in by_model:
-                    by_model[utt.path] = candidate_hearings(
-                        read_wav(utt.path),
-                        {
-                            i: CandidateList.of(eng, pipe.phrase_intents(utt.state))
-                            for i, pipe, eng in own
-                        },
-                        SERVICE_MIN_CONFIDENCE,
-                    )
-                if h.phrase or acoustic:  # an answer not understood still has model evidence
-                    det.observe(h.phrase or "", h.confidence, by_model.get(utt.path))
-                if det.current == dialect and not first:
-                    first = turn
-            if det.current == dialect:  # right after the answers, not just once on the way
-                res.detected += 1
-                res.turns.append(first)
+        det = DialectDetector(packs, start=ids[0])
+        res.callers += 1
+        first = 0
+        for turn, utt in enumerate(answers, start=1):
+            if utt.path not in heard:
+                heard[utt.path] = union.hear(engine, utt)
+            h = heard[utt.path]
+            if acoustic and utt.path not in by_model:
+                by_model[utt.path] = candidate_hearings(
+                    read_wav(utt.path),
+                    {
+                        i: CandidateList.of(eng, pipe.phrase_intents(utt.state))
+                        for i, pipe, eng in own
+                    },
+                    SERVICE_MIN_CONFIDENCE,
+                )
+            if h.phrase or acoustic:  # an answer not understood still has model evidence
+                det.observe(h.phrase or "", h.confidence, by_model.get(utt.path))
+            if det.current == dialect and not first:
+                first = turn
+        if det.current == dialect:  # right after the answers, not just once on the way
+            res.detected += 1
+            res.turns.append(first)
     return out
 
 
@@ -264,14 +274,11 @@ def detection_ceiling(
     lib = pack_library()
     ids = lib.of_language(language)
     packs = [lib.resolve(i) for i in ids]
-    rng = random.Random(seed)
     right = total = 0
-    for dialect in ids[1:]:
-        mine = [u for u in rows if u.dialect == dialect]
-        for _ in range(callers_per_dialect):
-            det = DialectDetector(packs, start=ids[0])
-            for utt in rng.sample(mine, max_turns):
-                det.observe(utt.text, 1.0)
-            total += 1
-            right += det.current == dialect
+    for dialect, answers in synthetic_callers(rows, ids, callers_per_dialect, max_turns, seed):
+        det = DialectDetector(packs, start=ids[0])
+        for utt in answers:
+            det.observe(utt.text, 1.0)
+        total += 1
+        right += det.current == dialect
     return right / total if total else 0.0

@@ -37,7 +37,7 @@ import os
 import re
 import shutil
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -255,7 +255,7 @@ class WhisperEngine:
         # or the process can abort at exit ("terminate called without an active exception")
         atexit.register(self.close)
         self.declined = 0  # listen_soon calls turned away because every slot was busy
-        self._running = 0  # decodes holding a slot now
+        self._running = 0  # slots taken now (`_take`)
         self._lock = threading.Lock()
         self._prompts: dict[tuple[str, ...], list[int]] = {}  # phrase list -> prompt tokens
         self._encoded: dict[bytes, tuple[Any, int]] = {}  # clip digest -> encoder output
@@ -371,7 +371,7 @@ class WhisperEngine:
         if own:
             batch.append(own)
         feats = np.repeat(np.asarray(encoded), len(batch), axis=0)
-        with self._slots:
+        with self._slot():
             out = self._model.model.align(
                 ctranslate2.StorageView.from_array(np.ascontiguousarray(feats)),
                 start,
@@ -415,7 +415,7 @@ class WhisperEngine:
         """Transcribe int16 `samples` at `rate` (waits for a free slot); a short answer with
         `phrases` is heard with the list as context."""
         audio = self._float16k(samples, rate)
-        with self._slots:
+        with self._slot():
             return self._long(audio) if long else self._short(audio, tuple(phrases or ()))
 
     def listen_soon(
@@ -424,10 +424,9 @@ class WhisperEngine:
         """Start hearing a short answer in Whisper's own threads and return its future, or
         None (counted in `declined`) when every slot is busy: the caller goes on without.
         With `phrases` (the answer's list), Whisper hears it with the list as context."""
-        if not self._slots.acquire(blocking=False):
+        if not self._take(blocking=False):
             self.declined += 1
             return None
-        self._count(+1)
         try:
             audio = self._float16k(samples, rate)
             future = self._pool.submit(self._short, audio, tuple(phrases or ()))
@@ -439,17 +438,33 @@ class WhisperEngine:
 
     @property
     def idle(self) -> bool:
-        """True when no answer is being heard: optional work (dialect evidence) uses the
-        listener only then, and leaves it to the calls' own answers otherwise."""
+        """True when no slot is taken (no answer being heard or checked): optional work
+        (dialect evidence) uses the listener only then, and leaves it to the calls' own
+        answers otherwise."""
         return self._running == 0
 
-    def _count(self, step: int) -> None:
+    def _take(self, blocking: bool = True) -> bool:
+        """Take a decode slot (counted in `_running`); False when not `blocking` and every
+        slot is taken."""
+        if not self._slots.acquire(blocking=blocking):
+            return False
         with self._lock:
-            self._running += step
+            self._running += 1
+        return True
 
     def _release(self) -> None:
-        self._count(-1)
+        with self._lock:
+            self._running -= 1
         self._slots.release()
+
+    @contextlib.contextmanager
+    def _slot(self) -> Iterator[None]:
+        """Hold a decode slot for the block (waiting for one)."""
+        self._take()
+        try:
+            yield
+        finally:
+            self._release()
 
     # ---- the engine interface -------------------------------------------------------
 

@@ -16,6 +16,7 @@ numbers, names or call ids):
 | `ivr_escalation_sla_breaches_total` | counter | severity |
 | `ivr_outbound_attempts_total` | counter | kind, outcome |
 | `ivr_notification_retries_total` | counter | channel |
+| `ivr_dialog_errors_total` | counter | channel, where (start, dtmf, speech, no_input, ...) |
 | `ivr_reply_latency_seconds` | histogram | |
 
 Rates are derived in Prometheus, e.g. the no-match rate by dialect:
@@ -46,6 +47,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from ivr.session.events import SessionEvent
+from ivr.session.faults import DIALOG_ERROR
 
 __all__ = ["CONTENT_TYPE_LATEST", "ServiceMetrics", "WITHIN_S"]
 
@@ -171,6 +173,14 @@ class ServiceMetrics:
             ["channel"],
             registry=r,
         )
+        self.dialog_errors = Counter(
+            "ivr_dialog_errors",
+            "Faults in the dialog itself: the caller heard an apology and was put through to a "
+            "person. By channel and by where the dialog was entered (start, dtmf, speech, "
+            "no_input, ...).",
+            ["channel", "where"],
+            registry=r,
+        )
         self.reply_latency = Histogram(
             "ivr_reply_latency_seconds",
             "From the end of the caller's speech to the first audio of the reply.",
@@ -204,6 +214,11 @@ class ServiceMetrics:
                 self.confidence.labels(dialect).observe(float(confidence))
             if event.data.get("input_kind") == "no_match":
                 self.no_matches.labels(dialect).inc()
+        elif kind == DIALOG_ERROR:
+            self.dialog_errors.labels(
+                self._label("channel", event.channel or UNKNOWN),
+                self._label("where", event.data.get("where") or UNKNOWN),
+            ).inc()
         elif kind == "reply_latency":
             reply_ms = event.data.get("reply_ms")
             if isinstance(reply_ms, int | float) and reply_ms >= 0:

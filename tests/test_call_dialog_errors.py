@@ -26,6 +26,7 @@ from call_fixtures import (
     spoken,
     wait_key,
 )
+from test_metrics import scrape, value
 from test_web_support import PASSWORD, client_for
 
 from ivr.session.faults import FALLBACK_SAY
@@ -105,6 +106,7 @@ def test_a_dialog_error_on_a_key_press_apologises_and_puts_the_caller_through(
     srv = ivr_server
     customer = fresh_caller(srv, "Mr Walter Dodd", pin="8642")
     _break_prompt(srv, monkeypatch, "welcome")  # said after "yes, that is me" (key 1)
+    before = scrape(srv.base_url)
     call = _call(srv, customer.phone, "1")
 
     keys = _prompt_keys(srv, call.call_sid)
@@ -115,6 +117,15 @@ def test_a_dialog_error_on_a_key_press_apologises_and_puts_the_caller_through(
     _assert_put_through(srv, call.call_sid, "dtmf", "confirm_identity")
     twiml = call.action_twiml or ""
     assert "<Dial" in twiml and AGENT in twiml, twiml  # Twilio puts the caller through
+    # operators see it on /metrics, by channel and where the dialog was entered
+    errors = "ivr_dialog_errors_total"
+    after = scrape(srv.base_url)
+    assert value(after, errors, channel="phone", where="dtmf") == (
+        value(before, errors, channel="phone", where="dtmf") + 1
+    )
+    assert value(after, errors, channel="phone", where="speech") == value(
+        before, errors, channel="phone", where="speech"
+    )
 
 
 def test_a_dialog_error_on_a_spoken_answer_is_not_taken_for_not_understood(

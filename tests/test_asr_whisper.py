@@ -16,7 +16,14 @@ from ivr.cli import app
 from speech.asr.base import ModelNotInstalledError, Recognition, Word
 from speech.asr.phrases import accepted_phrase
 from speech.asr.registry import get_engine, recognize
-from speech.asr.second_opinion import DOUBT_BAR, VERIFY_BAR, combine, shortlist
+from speech.asr.second_opinion import (
+    DOUBT_BAR,
+    JOINT_CONFIDENCE,
+    JOINT_VERIFY_BAR,
+    VERIFY_BAR,
+    combine,
+    shortlist,
+)
 from speech.asr.whisper_engine import Heard, match_loosely, spoken_text
 from speech.wav import read_wav
 
@@ -127,6 +134,24 @@ def test_whisper_can_vouch_for_an_unsure_answer():
     assert accepted_phrase(None, "yes", 0.6, True, MENU, 0.3) == "yes"
     # no verifier: rejected as before
     assert combine(unsure, Heard("Yesterday.", 0.8), MENU).doubted
+
+
+def test_two_half_opinions_for_the_same_entry_stand_together():
+    heard = Heard("Yesterday.", 0.8)  # no entry; PocketSphinx's path said "yes"
+    half_sure = _ps("yes", None, JOINT_CONFIDENCE + 0.05)
+    between = (VERIFY_BAR + JOINT_VERIFY_BAR) / 2  # too far for Whisper alone
+    got = combine(half_sure, heard, MENU, verify=lambda h, p: [between])
+    assert got.phrase == "yes" and not got.rejected and not got.doubted
+    assert got.confidence == half_sure.confidence and got.engine == "pocketsphinx"
+    # either opinion weaker: not understood, and doubted
+    unsure = _ps("yes", None, JOINT_CONFIDENCE - 0.05)
+    assert combine(unsure, heard, MENU, verify=lambda h, p: [between]).doubted
+    far = combine(half_sure, heard, MENU, verify=lambda h, p: [JOINT_VERIFY_BAR - 1])
+    assert far.phrase is None and far.doubted
+    # only PocketSphinx's own entry is helped: an entry only Whisper's spelling suggested is not
+    ps, spelled = _ps("four", None, 0.6), Heard("Operate her.", 0.5)
+    got = combine(ps, spelled, MENU, verify=lambda h, p: [JOINT_VERIFY_BAR - 1, between])
+    assert got.phrase is None and got.doubted
 
 
 def test_entries_spelled_like_whisper_words_are_checked_too():

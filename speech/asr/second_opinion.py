@@ -14,19 +14,25 @@ words ("aye", "nae bother", "summat") without forcing them. The rule:
 - otherwise Whisper checks a short list (`shortlist`): PocketSphinx's entry and the entries
   spelled most like Whisper's words. Each is scored by how much less likely Whisper finds it
   than its own words on the same clip (`WhisperEngine.verify`); the best one stands if it is
-  within `VERIFY_BAR`, else the answer is rejected as not understood and marked `doubted`, so
-  a service's looser confidence bar does not take it back;
+  within `VERIFY_BAR`. Failing that, PocketSphinx's own entry still stands when both
+  recognizers half agree: its confidence is at least `JOINT_CONFIDENCE` and Whisper's check
+  of it at least `JOINT_VERIFY_BAR` (two weak opinions for the same entry, neither enough
+  alone). Else the answer is rejected as not understood and marked `doubted`, so a service's
+  looser confidence bar does not take it back;
 - Whisper busy (every slot taken), or its decode ran on without ending even without the list
   as context (looping on audio it could not make out, `Heard.ended`): PocketSphinx's result
   alone, as it was. A looping transcript is no baseline to check entries against: any short
   entry scores close to it.
 
-Both bars were chosen on half 0 of the broad set of real Asterisk prompts, never on dialect
+Every bar was chosen on half 0 of the broad set of real Asterisk prompts, never on dialect
 fixtures. `DOUBT_BAR`: the highest bar that cost at most one in-list answer there.
 `VERIFY_BAR`: the most lenient bar that cost no out-of-list rejection on half 0 (0.617 at
-0 and at -6, 0.593 at -8). On the held-out half 1, listening with the list as context and
+0 and at -6, 0.593 at -8). The joint bars by the same rule, on a grid (confidence 0.3-0.5,
+check -7 to -12): at 0.4, checks of -7 to -9 keep every out-of-list rejection of half 0
+(0.617) and accept one more in-list answer (0.975 against 0.963); -10 loses a rejection, as
+does confidence 0.3 at -7. On the held-out half 1, listening with the list as context and
 checking the short list accept 0.991 of in-list answers (0.946 before) and reject 0.80 of
-out-of-list ones (0.82 before) (tests/test_asr_phrases_en.py).
+out-of-list ones (0.82 before) (tests/test_asr_phrases_en.py); the joint bars change neither.
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ from speech.asr.whisper_engine import MODEL_NAME, Heard, even_words, match_loose
 
 DOUBT_BAR = 0.7  # PocketSphinx confidence an answer needs when Whisper heard something else
 VERIFY_BAR = -6.0  # log P(entry) - log P(Whisper's own words) an entry needs, see the module
+JOINT_CONFIDENCE = 0.4  # PocketSphinx's confidence, with its entry checked at JOINT_VERIFY_BAR
+JOINT_VERIFY_BAR = -9.0
 NEAR_ENTRIES = 2  # entries spelled like Whisper's words that are checked too
 NEAR_CUTOFF = 0.6  # difflib similarity they need
 
@@ -80,14 +88,22 @@ def combine(
         listed = [] if sequence or verify is None else shortlist(primary, heard, phrases)
         scores = verify(heard, listed) if listed and verify is not None else None
         if scores:
+            own = primary.phrase or match_phrase(primary.text, phrases)
             best = max(range(len(listed)), key=lambda k: scores[k])
             if scores[best] >= VERIFY_BAR:
                 entry = listed[best]
-                if entry == (primary.phrase or match_phrase(primary.text, phrases)):
+                if entry == own:
                     # heard by both: as sure as an answer PocketSphinx passes on its own
                     confidence = max(primary.confidence, DOUBT_BAR)
                     return replace(primary, phrase=entry, rejected=False, confidence=confidence)
                 run = [entry]
+            elif (
+                own is not None
+                and primary.confidence >= JOINT_CONFIDENCE
+                and scores[listed.index(own)] >= JOINT_VERIFY_BAR
+            ):
+                # half agreed by both: PocketSphinx's entry, as sure as PocketSphinx was
+                return replace(primary, phrase=own, rejected=False)
         if not run:
             return replace(primary, phrase=None, items=[], rejected=True, doubted=True)
     phrase = " ".join(run)

@@ -55,12 +55,17 @@ NEAR_CUTOFF = 0.6  # difflib similarity they need
 Verifier = Callable[[Heard, list[str]], list[float] | None]
 
 
+def _own_entry(primary: Recognition, phrases: list[str]) -> str | None:
+    """PocketSphinx's entry: the one it passed, else the one its best path spells (rejected)."""
+    return primary.phrase or match_phrase(primary.text, phrases)
+
+
 def shortlist(primary: Recognition, heard: Heard, phrases: list[str]) -> list[str]:
     """The entries worth checking when Whisper's words are none of them: PocketSphinx's entry
     (its best path, even if it rejected it), then up to `NEAR_ENTRIES` spelled most like
     Whisper's words ("Pearson" -> "person")."""
     out = []
-    entry = primary.phrase or match_phrase(primary.text, phrases)
+    entry = _own_entry(primary, phrases)
     if entry is not None:
         out.append(entry)
     said = spoken_text(heard.text)
@@ -88,7 +93,7 @@ def combine(
         listed = [] if sequence or verify is None else shortlist(primary, heard, phrases)
         scores = verify(heard, listed) if listed and verify is not None else None
         if scores:
-            own = primary.phrase or match_phrase(primary.text, phrases)
+            own = _own_entry(primary, phrases)
             best = max(range(len(listed)), key=lambda k: scores[k])
             if scores[best] >= VERIFY_BAR:
                 entry = listed[best]

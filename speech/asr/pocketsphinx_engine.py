@@ -47,7 +47,7 @@ import numpy as np
 from speech.asr.base import ASRError, BufferedStream, Recognition, Word
 from speech.asr.phrases import checked_phrase_list, match_phrase, normalize_phrases, split_sequence
 from speech.asr.second_opinion import combine
-from speech.asr.whisper_engine import WhisperEngine, whisper_recognition
+from speech.asr.whisper_engine import WhisperEngine, spoken_text, whisper_recognition
 from speech.resample import resample_array
 
 MODEL_RATE = 16000
@@ -371,7 +371,14 @@ class PocketSphinxStream(BufferedStream):
             rec = self._recognition(samples)
             if opinion is None:
                 return rec
-            return combine(rec, opinion.result(), self._phrases, self._sequence, listener.verify)
+            return combine(
+                rec,
+                opinion.result(),
+                self._phrases,
+                self._sequence,
+                listener.verify,
+                self._engine.phones,
+            )
         return self._recognition(samples)
 
     def _recognition(self, samples: np.ndarray) -> Recognition:
@@ -432,6 +439,7 @@ class PocketSphinxEngine:
         self._lexicon: Callable[[list[str]], Mapping[str, Sequence[str]]] | None = None
         self._variant_names: dict[str, list[str]] = {}
         self._variant_lock = threading.Lock()
+        self._word_phones: dict[str, tuple[str, ...]] = {}  # shared by views, like the dictionary
         with self.pool.borrow():
             pass  # load one decoder now so errors surface at construction
 
@@ -554,6 +562,21 @@ class PocketSphinxEngine:
                     if slot.words_added == len(self.pool.added_words) - 1:
                         slot.words_added += 1
         return [w for w, _ in new]
+
+    def phones(self, text: str) -> tuple[str, ...] | None:
+        """`text`'s phones by the dictionary's first pronunciation of each word (a transcript's
+        punctuation and digits read as `spoken_text` does), or None when a word is missing."""
+        out: list[str] = []
+        for word in spoken_text(text).split():
+            found = self._word_phones.get(word)
+            if found is None:
+                with self.pool.borrow() as slot:
+                    phones = slot.decoder.lookup_word(word)
+                if phones is None:
+                    return None  # not kept: a pack may add the word later
+                found = self._word_phones[word] = tuple(phones.split())
+            out += found
+        return tuple(out)
 
     def missing_words(self, phrases: Sequence[str]) -> list[str]:
         """Words of `phrases` that the pronunciation dictionary lacks."""

@@ -11,9 +11,11 @@ words ("aye", "nae bother", "summat") without forcing them. The rule:
   entry said over and over): that entry, with PocketSphinx's word timings when it heard the
   same, and the higher of the two confidences (the answer was heard the same way twice);
 - otherwise PocketSphinx's answer stands with a confidence of at least `DOUBT_BAR`;
-- otherwise Whisper checks a short list (`shortlist`): PocketSphinx's entry and the entries
-  spelled most like Whisper's words. Each is scored by how much less likely Whisper finds it
-  than its own words on the same clip (`WhisperEngine.verify`); the best one stands if it is
+- otherwise Whisper checks a short list (`shortlist`): PocketSphinx's entry, the entries
+  spelled most like Whisper's words and those that sound most like them
+  (`speech.asr.sounds_like`: "Po-san" -> "person", "new" -> "no"). Each is scored by how
+  much less likely Whisper finds it than its own words on the same clip
+  (`WhisperEngine.verify`); the best one stands if it is
   within `VERIFY_BAR`. Failing that, PocketSphinx's own entry still stands when both
   recognizers half agree: its confidence is at least `JOINT_CONFIDENCE` and Whisper's check
   of it at least `JOINT_VERIFY_BAR` (two weak opinions for the same entry, neither enough
@@ -30,7 +32,10 @@ fixtures. `DOUBT_BAR`: the highest bar that cost at most one in-list answer ther
 0 and at -6, 0.593 at -8). The joint bars by the same rule, on a grid (confidence 0.3-0.5,
 check -7 to -12): at 0.4, checks of -7 to -9 keep every out-of-list rejection of half 0
 (0.617) and accept one more in-list answer (0.975 against 0.963); -10 loses a rejection, as
-does confidence 0.3 at -7. On the held-out half 1, listening with the list as context and
+does confidence 0.3 at -7. The entries that sound like Whisper's words (`NEAR_BY_SOUND`)
+changed no answer of either half (in-list 0.975 and 0.991, out-of-list rejection 0.605 and
+0.802, at 1 to 4 entries and any similarity floor): the bar guards them too. Two are checked,
+as for spelling, with no floor. On the held-out half 1, listening with the list as context and
 checking the short list accept 0.991 of in-list answers (0.946 before) and reject 0.80 of
 out-of-list ones (0.82 before) (tests/test_asr_phrases_en.py); the joint bars change neither.
 """
@@ -43,6 +48,7 @@ from dataclasses import replace
 
 from speech.asr.base import Recognition
 from speech.asr.phrases import match_phrase
+from speech.asr.sounds_like import Phones, sounding_like
 from speech.asr.whisper_engine import MODEL_NAME, Heard, even_words, match_loosely, spoken_text
 
 DOUBT_BAR = 0.7  # PocketSphinx confidence an answer needs when Whisper heard something else
@@ -51,6 +57,7 @@ JOINT_CONFIDENCE = 0.4  # PocketSphinx's confidence, with its entry checked at J
 JOINT_VERIFY_BAR = -9.0
 NEAR_ENTRIES = 2  # entries spelled like Whisper's words that are checked too
 NEAR_CUTOFF = 0.6  # difflib similarity they need
+NEAR_BY_SOUND = 2  # entries that sound most like Whisper's words that are checked too
 
 Verifier = Callable[[Heard, list[str]], list[float] | None]
 
@@ -60,10 +67,13 @@ def _own_entry(primary: Recognition, phrases: list[str]) -> str | None:
     return primary.phrase or match_phrase(primary.text, phrases)
 
 
-def shortlist(primary: Recognition, heard: Heard, phrases: list[str]) -> list[str]:
+def shortlist(
+    primary: Recognition, heard: Heard, phrases: list[str], phones: Phones | None = None
+) -> list[str]:
     """The entries worth checking when Whisper's words are none of them: PocketSphinx's entry
     (its best path, even if it rejected it), then up to `NEAR_ENTRIES` spelled most like
-    Whisper's words ("Pearson" -> "person")."""
+    Whisper's words ("Pearson" -> "person"), then, given a pronunciation dictionary
+    (`phones`), the `NEAR_BY_SOUND` that sound most like them ("Po-san" -> "person")."""
     out = []
     entry = _own_entry(primary, phrases)
     if entry is not None:
@@ -71,7 +81,9 @@ def shortlist(primary: Recognition, heard: Heard, phrases: list[str]) -> list[st
     said = spoken_text(heard.text)
     if said:
         near = difflib.get_close_matches(said, phrases, n=NEAR_ENTRIES, cutoff=NEAR_CUTOFF)
-        out += [p for p in near if p not in out]
+        if phones is not None:
+            near += sounding_like(said, phrases, phones, NEAR_BY_SOUND)
+        out += [p for p in dict.fromkeys(near) if p not in out]
     return out
 
 
@@ -81,16 +93,18 @@ def combine(
     phrases: list[str],
     sequence: bool = False,
     verify: Verifier | None = None,
+    phones: Phones | None = None,
 ) -> Recognition:
     """The answer, from PocketSphinx's `primary` result and Whisper's `heard` (see the module);
-    `verify` scores entries against Whisper's own words (`WhisperEngine.verify`)."""
+    `verify` scores entries against Whisper's own words (`WhisperEngine.verify`), `phones`
+    gives a text's phones for the entries that sound like them."""
     if heard is None or not heard.ended:
         return primary
     run = match_loosely(heard.text, phrases, sequence)
     if not run:
         if primary.phrase is not None and primary.confidence >= DOUBT_BAR:
             return primary
-        listed = [] if sequence or verify is None else shortlist(primary, heard, phrases)
+        listed = [] if sequence or verify is None else shortlist(primary, heard, phrases, phones)
         scores = verify(heard, listed) if listed and verify is not None else None
         if scores:
             own = _own_entry(primary, phrases)

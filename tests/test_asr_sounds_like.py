@@ -5,12 +5,15 @@ pronunciation dictionary."""
 from __future__ import annotations
 
 import pytest
+from corpus import prompt
 
 from speech.asr.base import Recognition
 from speech.asr.pocketsphinx_engine import PocketSphinxEngine
-from speech.asr.second_opinion import NEAR_BY_SOUND, VERIFY_BAR, combine, shortlist
+from speech.asr.registry import get_engine, recognize
+from speech.asr.second_opinion import NEAR_BY_SOUND, SOUND_FLOOR, VERIFY_BAR, combine, shortlist
 from speech.asr.sounds_like import sound_similarity, sounding_like
 from speech.asr.whisper_engine import Heard
+from speech.wav import read_wav
 
 MENU = ["pardon", "person", "help", "emergency", "goodbye", "account", "no", "yes", "two"]
 
@@ -42,6 +45,10 @@ def test_near_misses_spelled_unlike_the_entry_are_found_by_sound(phones):
     assert "no" in sounding_like("new", MENU, phones, 2)
     assert sounding_like("Po-san", MENU, phones, 0) == []
     assert sounding_like("zqxv", MENU, phones, 2) == []
+    # the floor: nearest is not enough when nothing is shared ("hello" vs "goodbye": 0.0)
+    assert sounding_like("hello", ["goodbye", "thank you"], phones, 2) == ["goodbye", "thank you"]
+    assert sounding_like("hello", ["goodbye", "thank you"], phones, 2, SOUND_FLOOR) == []
+    assert sounding_like("Po-san", MENU, phones, 1, SOUND_FLOOR) == ["person"]
 
 
 def _ps(text: str, conf: float) -> Recognition:
@@ -65,3 +72,13 @@ def test_the_short_list_offers_what_sounds_like_whisper_words(phones):
     # the bar still guards what sound proposes
     far = combine(ps, heard, MENU, verify=lambda h, e: [VERIFY_BAR - 1] * len(e), phones=phones)
     assert far.phrase is None and far.doubted
+
+
+def test_real_out_of_list_speech_is_not_matched_to_an_entry_that_shares_no_sound():
+    """A real recording of "hello" against a 3-entry list: without the floor, the nearest
+    entries by sound were the whole list, and Whisper's check passed "goodbye"."""
+    engine = get_engine("en")
+    assert engine.listener is not None, "Whisper base must be installed"
+    audio = read_wav(prompt("hello").path)
+    rec = recognize(engine, audio, ["goodbye", "thank you", "please try again"])
+    assert rec.rejected and rec.phrase is None, rec

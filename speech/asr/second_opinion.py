@@ -33,12 +33,13 @@ and at -6, 0.593 at -8). The joint bars by the same rule, on a grid (confidence 
 accept one more in-list answer (0.975 against 0.963); -10 loses a rejection, as does
 confidence 0.3 at -7. The entries that sound like Whisper's words (`NEAR_BY_SOUND`) changed no
 answer of either half (in-list 0.975 and 0.991, out-of-list rejection 0.605 and 0.802, at 1 to
-4 entries and any similarity floor): the bar guards them too. Two are checked, as for
-spelling, with no floor: each entry checked costs about 0.12 s more (0.23 s for one), and
-ranking a 160-entry list by sound 3 ms. On the held-out half 1, listening with the list as
-context and checking the short list accept 0.991 of in-list answers (0.946 before) and reject
-0.80 of out-of-list ones (0.82 before) (tests/test_asr_phrases_en.py); the joint bars change
-neither.
+4 entries and any similarity floor). Two are checked, as for spelling, if they share at least
+half their phones (`SOUND_FLOOR`): with no floor, the nearest entries of a short list can
+share nothing ("goodbye" for a real "hello" against a 3-entry list, which Whisper's check then
+passed). Each entry checked costs about 0.12 s more (0.23 s for one), and ranking a 160-entry
+list by sound 3 ms. On the held-out half 1, listening with the list as context and checking
+the short list accept 0.991 of in-list answers (0.946 before) and reject 0.80 of out-of-list
+ones (0.82 before) (tests/test_asr_phrases_en.py); the joint bars change neither.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ JOINT_VERIFY_BAR = -9.0
 NEAR_ENTRIES = 2  # entries spelled like Whisper's words that are checked too
 NEAR_CUTOFF = 0.6  # difflib similarity they need
 NEAR_BY_SOUND = 2  # entries that sound most like Whisper's words that are checked too
+SOUND_FLOOR = 0.5  # phone similarity they need (half the phones in place)
 
 Verifier = Callable[[Heard, list[str]], list[float] | None]
 
@@ -83,7 +85,7 @@ def shortlist(
     if said:
         near = difflib.get_close_matches(said, phrases, n=NEAR_ENTRIES, cutoff=NEAR_CUTOFF)
         if phones is not None:
-            near += sounding_like(said, phrases, phones, NEAR_BY_SOUND)
+            near += sounding_like(said, phrases, phones, NEAR_BY_SOUND, SOUND_FLOOR)
         out += [p for p in dict.fromkeys(near) if p not in out]
     return out
 

@@ -25,16 +25,20 @@ def sound_similarity(a: Sequence[str], b: Sequence[str]) -> float:
     return 1.0 - edit_distance(a, b) / longer if longer else 1.0
 
 
-def sounding_like(text: str, phrases: Sequence[str], phones: Phones, n: int) -> list[str]:
-    """Up to `n` entries of `phrases` whose phones are nearest `text`'s, nearest first (list
-    order breaks ties); none when `text` has no phones (a word outside the dictionary)."""
+def sounding_like(
+    text: str, phrases: Sequence[str], phones: Phones, n: int, floor: float = 0.0
+) -> list[str]:
+    """Up to `n` entries of `phrases` whose phones are nearest `text`'s and at least `floor`
+    similar, nearest first (list order breaks ties); none when `text` has no phones (a word
+    outside the dictionary)."""
     heard = phones(text)
     if not heard or n <= 0:
         return []
     ranked = []
     for k, phrase in enumerate(phrases):
         said = phones(phrase)
-        if said:
-            ranked.append((-sound_similarity(heard, said), k, phrase))
+        similarity = sound_similarity(heard, said) if said else -1.0
+        if similarity >= floor and said:
+            ranked.append((-similarity, k, phrase))
     ranked.sort()
     return [phrase for _, _, phrase in ranked[:n]]

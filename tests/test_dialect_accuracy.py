@@ -29,7 +29,7 @@ MIN_PER_DIALECT = 40
 # words among them (speech.asr.second_opinion, bars chosen on real speech). Before the list
 # context: lowest 0.56, mean 0.71, detection 0.68.
 AWARE_FLOOR = 0.85  # measured lowest 0.896 (en-gb; 0.865 before the entries that sound alike)
-AWARE_MEAN_BAR = 0.90  # measured mean 0.930 (0.907 before the entries that sound alike)
+AWARE_MEAN_BAR = 0.90  # measured mean 0.927 (0.907 before the entries that sound alike)
 OWN_GAIN_BAR = 0.25  # the target; measured lowest gain +57 points
 DETECTION_BAR = 0.85  # the target; measured 0.90-0.93 of 120 callers
 

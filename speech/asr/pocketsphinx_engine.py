@@ -570,11 +570,10 @@ class PocketSphinxEngine:
         for word in spoken_text(text).split():
             found = self._word_phones.get(word)
             if found is None:
-                with self.pool.borrow() as slot:
-                    phones = slot.decoder.lookup_word(word)
-                if phones is None:
+                said = self.pronunciations(word)
+                if not said:
                     return None  # not kept: a pack may add the word later
-                found = self._word_phones[word] = tuple(phones.split())
+                found = self._word_phones[word] = tuple(said[0].split())
             out += found
         return tuple(out)
 

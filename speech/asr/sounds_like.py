@@ -37,8 +37,10 @@ def sounding_like(
     ranked = []
     for k, phrase in enumerate(phrases):
         said = phones(phrase)
-        similarity = sound_similarity(heard, said) if said else -1.0
-        if similarity >= floor and said:
+        if not said:
+            continue
+        similarity = sound_similarity(heard, said)
+        if similarity >= floor:
             ranked.append((-similarity, k, phrase))
     ranked.sort()
     return [phrase for _, _, phrase in ranked[:n]]

@@ -113,6 +113,84 @@ def test_a_looping_hearing_is_no_second_opinion():
     assert alone.rejected and alone.phrase is None
 
 
+def test_a_listed_word_whisper_may_have_been_pulled_to_is_heard_again_plainly():
+    """Whisper primed with the list names an entry, but not PocketSphinx's: the list's pull can
+    tip it to a listed word ("bye" for "back"). Its plain hearing of the clip decides: when it
+    names PocketSphinx's entry, two of three opinions agree."""
+    menu = ["back", "bye", "goodbye", "nope", "no", "yes", "seven"]
+    asked = []
+
+    def plainly(says, ended=True):
+        def relisten(heard):
+            asked.append(heard.text)
+            return Heard(says, 0.14, ended=ended)
+
+        return relisten
+
+    back = _ps("back", "back", 0.28)
+    got = combine(back, Heard("bye", 0.6), menu, relisten=plainly("Back"))
+    assert (got.phrase, got.engine, got.rejected) == ("back", "pocketsphinx", False)
+    assert got.confidence == DOUBT_BAR and asked == ["bye"]
+    # PocketSphinx's best path counts even when it rejected it
+    got = combine(_ps("nope", None, 0.01), Heard("no,", 0.5), menu, relisten=plainly("Nope."))
+    assert got.phrase == "nope" and not got.rejected
+    # the plain hearing sides with the primed one, names a third entry, loops, or is
+    # missing: the primed hearing's entry stands
+    for says, ended in [("Bye.", True), ("Seven.", True), ("Back, back, back", False)]:
+        got = combine(back, Heard("bye", 0.6), menu, relisten=plainly(says, ended))
+        assert (got.phrase, got.engine) == ("bye", "whisper"), says
+    assert combine(back, Heard("bye", 0.6), menu, relisten=lambda h: None).phrase == "bye"
+    assert combine(back, Heard("bye", 0.6), menu).phrase == "bye"  # no listener to ask
+    # nothing to settle: both named the same entry, Whisper's words are no entry, or a
+    # sequence (digits are heard without the list)
+    asked.clear()
+    assert combine(back, Heard("Back.", 0.6), menu, relisten=plainly("Bye")).phrase == "back"
+    combine(back, Heard("Black cat.", 0.6), menu, relisten=plainly("Back"))
+    seq = _ps("seven", "seven", 0.3)
+    combine(seq, Heard("7 7", 0.6), menu, sequence=True, relisten=plainly("7"))
+    assert asked == []
+
+
+def test_words_that_are_no_entry_said_over_and_over_are_a_loop(whisper, monkeypatch):
+    """The list as context can set Whisper repeating words that are no entry, and stopping in
+    time ("i'm not feeling good, i'm not feeling good,"): that is a loop too, heard again
+    without the list. An entry said over and over is an answer."""
+    loops = we._loops_off_list
+    assert loops("i'm not feeling good, i'm not feeling good, i'm not feeling good,", MENU)
+    assert loops("slow down love, slow down love, slow", MENU)  # cut off mid-phrase
+    assert not loops("i'm not feeling good, i'm not feeling good", MENU + ["i'm not feeling good"])
+    assert not loops("Yes, yes.", MENU) and not loops("goodbye, goodbye, good", MENU)
+    assert not loops("I'm not feeling good.", MENU)  # said once
+    assert not loops("four, three,", MENU) and not loops("fine, thanks, fine", MENU)
+    audio = whisper._float16k(read_wav(prompt("digits/7").path).samples, 8000)
+    plain = whisper._start(())
+    decode = whisper._decode
+    starts = []
+
+    def repeating_with_a_list(clip, start):
+        starts.append(start)
+        heard = decode(clip, start)
+        return heard if start == plain else Heard("ever seen, ever seen, ever", 0.7)
+
+    monkeypatch.setattr(whisper, "_decode", repeating_with_a_list)
+    heard = whisper._short(audio, tuple(MENU))
+    assert heard.ended and spoken_text(heard.text) == "seven" and starts[1] == plain
+
+
+def test_relisten_hears_the_kept_clip_without_the_list(whisper):
+    """`relisten` decodes the clip of a primed hearing again with no list as context, from
+    its kept encoding; a hearing without the list is returned as it is."""
+    audio = read_wav(prompt("digits/7").path)
+    heard = whisper.hear(audio.samples, audio.sample_rate, phrases=["heaven", "seven", "eleven"])
+    plain = whisper.relisten(heard)
+    assert plain is not None and plain is not heard and plain.ended
+    assert spoken_text(plain.text) == "seven"
+    assert heard.context[2] != whisper._start(()) and plain.context[2] == whisper._start(())
+    assert plain.context[0] is heard.context[0]  # the same encoding, not encoded again
+    assert whisper.relisten(plain) is plain
+    assert whisper.relisten(Heard("seven", 0.9)) is None  # no kept clip
+
+
 def test_whisper_can_vouch_for_an_unsure_answer():
     unsure = _ps("yes", None, 0.2)  # PocketSphinx's path, rejected on its own confidence
     checked = []

@@ -378,6 +378,7 @@ class PocketSphinxStream(BufferedStream):
                 self._sequence,
                 listener.verify,
                 self._engine.phones,
+                listener.relisten,
             )
         return self._recognition(samples)
 

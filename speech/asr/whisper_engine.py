@@ -179,12 +179,27 @@ def _entry(heard: str, phrases: list[str]) -> str | None:
     return {_squashed(p): p for p in phrases}.get(_squashed(heard))
 
 
+def _pieces(text: str) -> list[str]:
+    """A transcript's comma-separated pieces as spoken words, empty ones left out."""
+    return [p for p in (spoken_text(x) for x in text.split(",")) if p]
+
+
+def _loops_off_list(text: str, phrases: Sequence[str]) -> bool:
+    """True when a transcript says the same words, which are no entry, over and over ("i'm
+    not feeling good, i'm not feeling good, i'm not feeling good,"): the list as context set
+    Whisper repeating itself, as in a loop that runs to `MAX_SHORT_TOKENS`, but it stopped in
+    time. An entry said over and over is an answer (`_repeated_entry`)."""
+    pieces = _pieces(text)
+    if len(pieces) < 2 or len(set(pieces[:-1])) != 1 or not pieces[0].startswith(pieces[-1]):
+        return False
+    return _entry(pieces[0], list(phrases)) is None
+
+
 def _repeated_entry(text: str, phrases: list[str]) -> str | None:
     """The entry a transcript of comma-separated pieces says over and over ("aye, aye", or a
     decoding loop cut off mid-word: "slow down love, slow down love, slow"), else None. Whisper
     given the list as context answers in its style, and sometimes repeats itself."""
-    pieces = [spoken_text(p) for p in text.split(",")]
-    pieces = [p for p in pieces if p]
+    pieces = _pieces(text)
     if len(pieces) < 2:
         return None
     whole = {_entry(p, phrases) for p in pieces[:-1]}
@@ -328,16 +343,20 @@ class WhisperEngine:
 
     def _short(self, audio: np.ndarray, phrases: tuple[str, ...] = ()) -> Heard:
         """A short answer, heard with `phrases` as context. A list of comma-separated
-        phrases can set Whisper looping on audio it cannot make out ("4, 3, 4, 3, ..."): then
-        it hears the answer again without the list (the clip's encoding is kept, so that costs
-        only a short decode)."""
+        phrases can set Whisper looping on audio it cannot make out ("4, 3, 4, 3, ...", or
+        words that are no entry said over and over, `_loops_off_list`): then it hears the
+        answer again without the list (the clip's encoding is kept, so that costs only a short
+        decode)."""
         heard = self._decode(audio, self._start(phrases))
-        if phrases and not heard.ended:
+        if phrases and (not heard.ended or _loops_off_list(heard.text, phrases)):
             heard = self._decode(audio, self._start(()))
         return heard
 
     def _decode(self, audio: np.ndarray, start: list[int]) -> Heard:
         encoded, frames = self._encode(audio)
+        return self._generate(encoded, frames, start)
+
+    def _generate(self, encoded: Any, frames: int, start: list[int]) -> Heard:
         res = self._model.model.generate(
             encoded,
             [start],
@@ -354,6 +373,20 @@ class WhisperEngine:
             context=(encoded, frames, start, ids),
             ended=len(res.sequences_ids[0]) < MAX_SHORT_TOKENS,
         )
+
+    def relisten(self, heard: Heard) -> Heard | None:
+        """The clip of `heard` heard again without the list as context (its kept encoding, so
+        only a short decode): an opinion free of the list's pull, for when the primed hearing
+        and PocketSphinx disagree (`speech.asr.second_opinion`). None without a kept clip;
+        `heard` itself when it was heard without the list already."""
+        if heard.context is None:
+            return None
+        encoded, frames, start, _ = heard.context
+        plain = self._start(())
+        if start == plain:
+            return heard
+        with self._slot():
+            return self._generate(encoded, frames, plain)
 
     def verify(self, heard: Heard, phrases: list[str]) -> list[float] | None:
         """How much less likely Whisper finds each of `phrases` than what it heard itself, on

@@ -191,6 +191,40 @@ def test_relisten_hears_the_kept_clip_without_the_list(whisper):
     assert whisper.relisten(Heard("seven", 0.9)) is None  # no kept clip
 
 
+def test_a_sure_answer_whisper_checks_far_below_its_own_words_is_unsure():
+    """PocketSphinx's acoustic score is sure of the nearest entry even for speech that is none
+    of them: a sure answer whose Whisper check is under JOINT_VERIFY_BAR is treated as unsure
+    (here: rejected, or another entry the short list holds)."""
+    sure = _ps("operator", "operator", 0.95)
+    checked = []
+
+    def scores(table):
+        def verify(heard, entries):
+            checked.append(list(entries))
+            return [table.get(e, -30.0) for e in entries]
+
+        return verify
+
+    # held to the bar: rejected as not understood, and marked doubted
+    got = combine(sure, Heard("Monday.", 0.9), MENU, verify=scores({"operator": -18.0}))
+    assert got.phrase is None and got.rejected and got.doubted
+    assert checked[0] == ["operator"]  # the sure answer alone is checked first
+    # at the bar it stands as it was
+    bar = {"operator": JOINT_VERIFY_BAR}
+    assert combine(sure, Heard("Monday.", 0.9), MENU, verify=scores(bar)) is sure
+    # vetoed, and the short list holds what Whisper's words sound like
+    new = _ps("new", "new", 0.9)
+    got = combine(new, Heard("Twoo.", 0.9), MENU, verify=scores({"two": -1.0}))
+    assert got.phrase == "two" and not got.rejected
+    # no check to ask, or a sequence: a sure answer stands unchecked
+    checked.clear()
+    assert combine(sure, Heard("Monday.", 0.9), MENU) is sure
+    digits = _ps("four seven", "four seven", 0.9)
+    heard = Heard("for heaven", 0.9)
+    assert combine(digits, heard, MENU, sequence=True, verify=scores({})) is digits
+    assert checked == []
+
+
 def test_whisper_can_vouch_for_an_unsure_answer():
     unsure = _ps("yes", None, 0.2)  # PocketSphinx's path, rejected on its own confidence
     checked = []

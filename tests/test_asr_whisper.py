@@ -151,6 +151,22 @@ def test_a_listed_word_whisper_may_have_been_pulled_to_is_heard_again_plainly():
     assert asked == []
 
 
+def _heard_with_a_list_as(fake: Heard, whisper, monkeypatch):
+    """Every hearing with a list as context comes out as `fake`, a plain one stays real.
+    Returns the real "seven" clip, the plain start and the start of every decode."""
+    audio = whisper._float16k(read_wav(prompt("digits/7").path).samples, 8000)
+    plain = whisper._start(())
+    decode = whisper._decode
+    starts = []
+
+    def with_a_list(clip, start):
+        starts.append(start)
+        return decode(clip, start) if start == plain else fake
+
+    monkeypatch.setattr(whisper, "_decode", with_a_list)
+    return audio, plain, starts
+
+
 def test_words_that_are_no_entry_said_over_and_over_are_a_loop(whisper, monkeypatch):
     """The list as context can set Whisper repeating words that are no entry, and stopping in
     time ("i'm not feeling good, i'm not feeling good,"): that is a loop too, heard again
@@ -162,17 +178,8 @@ def test_words_that_are_no_entry_said_over_and_over_are_a_loop(whisper, monkeypa
     assert not loops("Yes, yes.", MENU) and not loops("goodbye, goodbye, good", MENU)
     assert not loops("I'm not feeling good.", MENU)  # said once
     assert not loops("four, three,", MENU) and not loops("fine, thanks, fine", MENU)
-    audio = whisper._float16k(read_wav(prompt("digits/7").path).samples, 8000)
-    plain = whisper._start(())
-    decode = whisper._decode
-    starts = []
-
-    def repeating_with_a_list(clip, start):
-        starts.append(start)
-        heard = decode(clip, start)
-        return heard if start == plain else Heard("ever seen, ever seen, ever", 0.7)
-
-    monkeypatch.setattr(whisper, "_decode", repeating_with_a_list)
+    fake = Heard("ever seen, ever seen, ever", 0.7)
+    audio, plain, starts = _heard_with_a_list_as(fake, whisper, monkeypatch)
     heard = whisper._short(audio, tuple(MENU))
     assert heard.ended and spoken_text(heard.text) == "seven" and starts[1] == plain
 
@@ -302,17 +309,8 @@ def test_the_listener_corrects_a_real_telephone_digit(whisper):
 def test_a_looping_decode_is_heard_again_without_the_list(whisper, monkeypatch):
     """The list as context can set Whisper looping; the answer is then heard plainly (its
     encoding kept), and only a plain hearing that loops too is given up on."""
-    audio = whisper._float16k(read_wav(prompt("digits/7").path).samples, 8000)
-    plain = whisper._start(())
-    decode = whisper._decode
-    starts = []
-
-    def looping_with_a_list(clip, start):
-        starts.append(start)
-        heard = decode(clip, start)
-        return heard if start == plain else Heard("4, 3, 4, 3, 4, 3, 4", 0.7, ended=False)
-
-    monkeypatch.setattr(whisper, "_decode", looping_with_a_list)
+    loop = Heard("4, 3, 4, 3, 4, 3, 4", 0.7, ended=False)
+    audio, plain, starts = _heard_with_a_list_as(loop, whisper, monkeypatch)
     heard = whisper._short(audio, tuple(MENU))
     assert heard.ended and spoken_text(heard.text) == "seven"
     assert len(starts) == 2 and starts[0] != plain and starts[1] == plain

@@ -232,6 +232,39 @@ def test_a_sure_answer_whisper_checks_far_below_its_own_words_is_unsure():
     assert checked == []
 
 
+def test_a_vetoed_sure_answer_whisper_names_when_heard_plainly_stands():
+    """Whisper's primed hearing checks a sure answer far below its own words, but heard again
+    without the list it names that answer ("repeat now," then "repeat that."): two of three
+    opinions are for it, so it stands. A plain hearing that names nothing, another entry, or
+    loops leaves the veto in force, and no plain hearing is asked for an answer not vetoed."""
+    sure = _ps("repeat that", "repeat that", 0.99)
+    table = {"repeat that": -13.0, "repeat": -8.0}
+    asked = []
+
+    def verify(heard, entries):
+        return [table.get(e, -30.0) for e in entries]
+
+    def plainly(says, ended=True):
+        def relisten(heard):
+            asked.append(heard.text)
+            return Heard(says, 0.5, ended=ended)
+
+        return relisten
+
+    heard = Heard("repeat now,", 0.5)
+    menu = MENU + ["repeat that", "repeat"]
+    got = combine(sure, heard, menu, verify=verify, relisten=plainly("repeat that."))
+    assert got is sure and asked == ["repeat now,"]
+    for says, ended in [("Repeat now.", True), ("Repeat.", True), ("repeat that, repeat", False)]:
+        got = combine(sure, heard, menu, verify=verify, relisten=plainly(says, ended))
+        assert got.phrase is None and got.rejected and got.doubted, says
+    assert combine(sure, heard, menu, verify=verify, relisten=lambda h: None).rejected
+    asked.clear()
+    table["repeat that"] = JOINT_VERIFY_BAR  # at the bar: no veto, nothing to ask
+    assert combine(sure, heard, menu, verify=verify, relisten=plainly("x")) is sure
+    assert asked == []
+
+
 def test_whisper_can_vouch_for_an_unsure_answer():
     unsure = _ps("yes", None, 0.2)  # PocketSphinx's path, rejected on its own confidence
     checked = []

@@ -54,15 +54,15 @@ if [[ $DEV -eq 1 ]]; then
   EXTRAS="[dev]"
   stamp=".venv/.installed-dev"
 fi
-want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
 installed() { [[ -f "$1" && "$(cat "$1")" == "$want" ]]; }
 # a dev install (tests) already holds everything the service needs
 dev_covers=0
 if [[ $DEV -eq 0 ]] && installed .venv/.installed-dev; then dev_covers=1; fi
 if ! installed "$stamp" && [[ $dev_covers -eq 0 ]]; then
-  say "installing the project into .venv (pip install -e .$EXTRAS)"
+  say "installing the project into .venv (pip install -e .$EXTRAS, versions from constraints.txt)"
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-  .venv/bin/python -m pip install -q -e ".$EXTRAS"
+  .venv/bin/python -m pip install -q -e ".$EXTRAS" -c constraints.txt
   echo "$want" > "$stamp"
 fi
 say "ready: $(.venv/bin/python --version), espeak-ng $(espeak-ng --version | awk '{print $4}')"

@@ -313,7 +313,7 @@ def test_entries_spelled_like_whisper_words_are_checked_too():
     got = combine(ps, heard, MENU, verify=lambda h, phrases: [-9.0, -1.5])
     assert got.phrase == "operator" and got.engine == "whisper" and not got.rejected
     assert got.words[0].word == "operator"
-    got = combine(ps, heard, MENU, verify=lambda h, phrases: [-9.0, -7.0])
+    got = combine(ps, heard, MENU, verify=lambda h, phrases: [-9.0, VERIFY_BAR - 1])
     assert got.rejected and got.doubted  # neither is close enough to what Whisper heard
     nothing = _ps("", None, 0.0)
     assert shortlist(nothing, Heard("Zebra crossing.", 0.5), MENU) == []

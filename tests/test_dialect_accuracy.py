@@ -3,8 +3,8 @@ voice, 8 kHz mu-law) through the real English engine (PocketSphinx with Whisper 
 listener) with phrase lists.
 
 Bars sit a little under what was measured (printed by the tests and by `bench/dialects.py`).
-The issue's 90% target for aware accuracy is met on three of six dialects, not on every one
-(lowest 0.885, en-caribbean and en-gb-north; mean 0.903); detection, with each candidate
+The issue's 90% target for aware accuracy is met on five of six dialects, not on every one
+(lowest 0.885, en-caribbean; mean 0.916); detection, with each candidate
 dialect's own recognizer hearing the first answers, is held to the issue's 0.85. No setting
 was fitted to these fixtures.
 """
@@ -29,11 +29,12 @@ MIN_PER_DIALECT = 40
 # words among them (speech.asr.second_opinion, bars chosen on real speech). Before the list
 # context: lowest 0.56, mean 0.71, detection 0.68. A sure PocketSphinx answer is now held to
 # Whisper's check too (out-of-list rejection on real speech 0.80 -> 0.91): that costs en-us
-# and en-us-south sure, right answers Whisper misheard in the espeak-ng voices (mean 0.920 ->
-# 0.903, same packages), so the mean bar sits at 0.88.
-AWARE_FLOOR = 0.85  # measured lowest 0.885 (en-caribbean, en-gb-north)
-AWARE_MEAN_BAR = 0.88  # measured mean 0.903 (0.920 before sure answers were checked)
-OWN_GAIN_BAR = 0.25  # the issue's target; measured lowest gain +57 points
+# and en-us-south sure, right answers Whisper misheard in the espeak-ng voices; a vetoed sure
+# answer that Whisper's plain hearing names stands again (mean 0.903 -> 0.916, pinned packages).
+# Figures moved by up to 0.02 per dialect between fresh installs before pinning, hence the margin.
+AWARE_FLOOR = 0.85  # measured lowest 0.885 (en-caribbean)
+AWARE_MEAN_BAR = 0.89  # measured mean 0.916
+OWN_GAIN_BAR = 0.25  # the issue's target; measured lowest gain +54 points
 DETECTION_BAR = 0.85  # the issue's target; measured 0.90-0.93 of 120 callers
 
 

@@ -33,6 +33,7 @@ from ivr.flows.dialect_eval import (  # noqa: E402
     load_manifest,
 )
 from speech.asr.registry import get_engine  # noqa: E402
+from speech.asr.whisper_engine import int8_arithmetic  # noqa: E402
 
 
 def main() -> None:
@@ -44,6 +45,7 @@ def main() -> None:
     rows = load_manifest()
     started = time.process_time()
     print(f"recognizer: {engine.name} {getattr(engine, 'model_name', '')}; {len(rows)} utterances")
+    print(f"Whisper's int8 arithmetic: {int8_arithmetic()}")
     head = f"{'dialect':<14}{'n':>4}  {'base all':>8} {'aware all':>9}  "
     head += f"{'base own':>8} {'aware own':>9} {'gain':>6}  {'base std':>8} {'aware std':>9}"
     print(head)

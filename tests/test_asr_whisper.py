@@ -511,3 +511,19 @@ def test_the_model_joins_from_its_packages_into_an_empty_cache(tmp_path):
     assert (path / ".sha256").read_text().strip() == we.MODEL_SHA256
     assert we.model_dir(tmp_path) == path  # checked once: the second call joins nothing
     assert not list(path.glob("*.tmp"))
+
+
+def test_the_int8_arithmetic_is_named_for_benchmarks(monkeypatch):
+    """Benchmark output names the maths library and CPU features Whisper's int8 ran on, since
+    answers on the edge of a decision can differ between them."""
+    for var in ("CT2_USE_MKL", "ONEDNN_MAX_CPU_ISA"):
+        monkeypatch.delenv(var, raising=False)
+    native = we.int8_arithmetic()
+    assert native.startswith(("Intel MKL on ", "oneDNN on ")) and "VNNI" in native
+    monkeypatch.setenv("CT2_USE_MKL", "0")
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    held = we.int8_arithmetic()
+    assert held.startswith("oneDNN on ") and held.endswith("oneDNN held to AVX2")
+    monkeypatch.setenv("CT2_USE_MKL", "1")
+    assert we.int8_arithmetic().startswith("Intel MKL on ")
+    assert "held" not in we.int8_arithmetic()

@@ -137,6 +137,31 @@ def model_dir(cache_dir: Path | None = None) -> Path:
         return dst
 
 
+def int8_arithmetic() -> str:
+    """The int8 arithmetic this machine gives Whisper, as a line for benchmark output
+    ("oneDNN on AuthenticAMD, a CPU with VNNI"). CTranslate2 multiplies int8 matrices with
+    Intel MKL on Intel CPUs and with oneDNN elsewhere (`CT2_USE_MKL` overrides), and oneDNN
+    uses VNNI instructions where the CPU has them (`ONEDNN_MAX_CPU_ISA` can hold it back).
+    The paths round differently, and answers on the edge of a decision (the espeak-ng dialect
+    fixtures have a few) can come out differently on another CPU; real speech measured the
+    same on both paths tried."""
+    vendor, flags = "unknown CPU", set()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "vendor_id":
+                vendor = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+                break
+    use_mkl = os.environ.get("CT2_USE_MKL", "").strip().lower()
+    mkl = use_mkl in ("1", "true", "on") or (not use_mkl and vendor == "GenuineIntel")
+    vnni = "with VNNI" if flags & {"avx512_vnni", "avx_vnni"} else "without VNNI"
+    limit = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    held = f", oneDNN held to {limit}" if limit and not mkl else ""
+    return f"{'Intel MKL' if mkl else 'oneDNN'} on {vendor}, a CPU {vnni}{held}"
+
+
 def spoken_text(text: str) -> str:
     """Whisper's text as the words a phrase list holds: lower case, digits spelled one by one
     ("4 7" and "47" -> "four seven"), punctuation gone ("Good-bye." -> "good bye")."""

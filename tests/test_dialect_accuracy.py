@@ -3,8 +3,11 @@ voice, 8 kHz mu-law) through the real English engine (PocketSphinx with Whisper 
 listener) with phrase lists.
 
 Bars sit a little under what was measured (printed by the tests and by `bench/dialects.py`).
-The issue's 90% target for aware accuracy is met on five of six dialects, not on every one
-(lowest 0.885, en-caribbean; mean 0.916); detection, with each candidate
+The issue's 90% target for aware accuracy is met on every dialect with oneDNN's VNNI int8
+arithmetic (lowest 0.900, en-scotland; mean 0.927), but by one clip or less, and with the
+AVX2 arithmetic of a CPU without VNNI three dialects land one or two clips under it (lowest
+0.880, mean 0.906): the floor sits under both, so the suite holds on either CPU, and
+`bench/dialects.py` prints the figure with its arithmetic. Detection, with each candidate
 dialect's own recognizer hearing the first answers, is held to the issue's 0.85. No setting
 was fitted to these fixtures.
 """
@@ -21,6 +24,7 @@ from ivr.flows.dialect_eval import (
     load_manifest,
 )
 from speech.asr.registry import get_engine
+from speech.asr.whisper_engine import int8_arithmetic
 
 MIN_PER_DIALECT = 40
 # Measured with the telephone front end and the service's confidence bar (both chosen on real
@@ -30,10 +34,12 @@ MIN_PER_DIALECT = 40
 # context: lowest 0.56, mean 0.71, detection 0.68. A sure PocketSphinx answer is now held to
 # Whisper's check too (out-of-list rejection on real speech 0.80 -> 0.91): that costs en-us
 # and en-us-south sure, right answers Whisper misheard in the espeak-ng voices; a vetoed sure
-# answer that Whisper's plain hearing names stands again (mean 0.903 -> 0.916, pinned packages).
-# Figures moved by up to 0.02 per dialect between fresh installs before pinning, hence the margin.
-AWARE_FLOOR = 0.85  # measured lowest 0.885 (en-caribbean)
-AWARE_MEAN_BAR = 0.89  # measured mean 0.916
+# answer that Whisper's plain hearing names stands again (mean 0.903 -> 0.916, pinned packages),
+# as does any entry the checks would reject that the plain hearing names.
+# The figures depend on the CPU's int8 arithmetic (VNNI / AVX2 / Intel MKL): 0.02 per dialect
+# between paths, hence the margin.
+AWARE_FLOOR = 0.85  # measured lowest 0.900 (VNNI), 0.880 (AVX2), en-scotland
+AWARE_MEAN_BAR = 0.89  # measured mean 0.927 (VNNI), 0.906 (AVX2)
 OWN_GAIN_BAR = 0.25  # the issue's target; measured lowest gain +54 points
 DETECTION_BAR = 0.85  # the issue's target; measured 0.90-0.93 of 120 callers
 
@@ -62,6 +68,7 @@ def test_fixture_set_covers_every_english_dialect(rows):
 
 @pytest.mark.slow
 def test_dialect_awareness_beats_the_base_pack(engine, rows):
+    print(f"Whisper's int8 arithmetic: {int8_arithmetic()}")
     aware_all = []
     for d in english_dialects():
         base, aware = intent_scores(engine, rows, d)

@@ -66,6 +66,17 @@ def _ps(text: str, phrase: str | None, conf: float) -> Recognition:
     )
 
 
+def _plainly(asked: list[str], says: str, ended: bool = True, conf: float = 0.5):
+    """A `relisten` whose plain hearing says `says`, noting in `asked` which hearings it was
+    asked about."""
+
+    def relisten(heard):
+        asked.append(heard.text)
+        return Heard(says, conf, ended=ended)
+
+    return relisten
+
+
 def test_second_opinion_rule():
     # Whisper heard an entry: it wins, with even word timings and its own confidence
     got = combine(_ps("new", "new", 0.93), Heard("Two.", 0.44), MENU)
@@ -121,11 +132,7 @@ def test_a_listed_word_whisper_may_have_been_pulled_to_is_heard_again_plainly():
     asked = []
 
     def plainly(says, ended=True):
-        def relisten(heard):
-            asked.append(heard.text)
-            return Heard(says, 0.14, ended=ended)
-
-        return relisten
+        return _plainly(asked, says, ended, conf=0.14)
 
     back = _ps("back", "back", 0.28)
     got = combine(back, Heard("bye", 0.6), menu, relisten=plainly("Back"))
@@ -245,11 +252,7 @@ def test_a_vetoed_sure_answer_whisper_names_when_heard_plainly_stands():
         return [table.get(e, -30.0) for e in entries]
 
     def plainly(says, ended=True):
-        def relisten(heard):
-            asked.append(heard.text)
-            return Heard(says, 0.5, ended=ended)
-
-        return relisten
+        return _plainly(asked, says, ended)
 
     heard = Heard("repeat now,", 0.5)
     menu = MENU + ["repeat that", "repeat"]
@@ -274,11 +277,7 @@ def test_an_unsure_answer_whisper_names_when_heard_plainly_stands():
     asked = []
 
     def plainly(says, ended=True):
-        def relisten(heard):
-            asked.append(heard.text)
-            return Heard(says, 0.5, ended=ended)
-
-        return relisten
+        return _plainly(asked, says, ended)
 
     def far(heard, entries):
         return [VERIFY_BAR - 8] * len(entries)

@@ -116,6 +116,13 @@ def _heard_plainly(
     return plain is not None and plain.ended and match_loosely(plain.text, phrases) == [entry]
 
 
+def _stands(primary: Recognition, entry: str) -> Recognition:
+    """PocketSphinx's `entry` accepted on two opinions: as sure as an answer PocketSphinx
+    passes on its own."""
+    confidence = max(primary.confidence, DOUBT_BAR)
+    return replace(primary, phrase=entry, rejected=False, confidence=confidence)
+
+
 def shortlist(
     primary: Recognition, heard: Heard, phrases: list[str], phones: Phones | None = None
 ) -> list[str]:
@@ -158,16 +165,14 @@ def combine(
         # can tip it to a listed word, so it hears the clip again without the list
         if _heard_plainly(heard, own, phrases, relisten):
             # two of three opinions: PocketSphinx and Whisper free of the list
-            confidence = max(primary.confidence, DOUBT_BAR)
-            return replace(primary, phrase=own, rejected=False, confidence=confidence)
+            return _stands(primary, own)
     if not run:
-        asked_plainly = False
-        if primary.phrase is not None and primary.confidence >= DOUBT_BAR:
+        sure = primary.phrase is not None and primary.confidence >= DOUBT_BAR
+        if sure:
             # sure, unless Whisper's check of it is below even the joint bar
             check = verify(heard, [primary.phrase]) if verify is not None and not sequence else None
             if not check or check[0] >= JOINT_VERIFY_BAR:
                 return primary
-            asked_plainly = True
             if _heard_plainly(heard, primary.phrase, phrases, relisten):
                 return primary
         listed = [] if sequence or verify is None else shortlist(primary, heard, phrases, phones)
@@ -177,9 +182,7 @@ def combine(
             if scores[best] >= VERIFY_BAR:
                 entry = listed[best]
                 if entry == own:
-                    # heard by both: as sure as an answer PocketSphinx passes on its own
-                    confidence = max(primary.confidence, DOUBT_BAR)
-                    return replace(primary, phrase=entry, rejected=False, confidence=confidence)
+                    return _stands(primary, entry)  # heard by both
                 run = [entry]
             elif (
                 own is not None
@@ -188,18 +191,17 @@ def combine(
             ):
                 # half agreed by both: PocketSphinx's entry, as sure as PocketSphinx was
                 return replace(primary, phrase=own, rejected=False)
-        if (
-            not run
-            and not sequence
-            and own is not None
-            and not asked_plainly
-            and _heard_plainly(heard, own, phrases, relisten)
-        ):
-            # PocketSphinx's entry, unsure or vetoed, named by Whisper free of the list: two
-            # of three opinions ("more time": primed "one more time.", plain "more time.")
-            confidence = max(primary.confidence, DOUBT_BAR)
-            return replace(primary, phrase=own, rejected=False, confidence=confidence)
         if not run:
+            # PocketSphinx's unsure entry, named by Whisper free of the list: two of three
+            # opinions ("more time": primed "one more time.", plain "more time."); a sure one
+            # that got here was asked about already
+            if (
+                not sequence
+                and not sure
+                and own is not None
+                and _heard_plainly(heard, own, phrases, relisten)
+            ):
+                return _stands(primary, own)
             return replace(primary, phrase=None, items=[], rejected=True, doubted=True)
     phrase = " ".join(run)
     agree = primary.phrase == phrase or " ".join(primary.text.split()) == phrase
